@@ -1,0 +1,8 @@
+//! Transfer Lab in the browser: the Leptos page and the Web Worker that trains.
+
+pub mod protocol;
+
+#[cfg(target_arch = "wasm32")]
+pub mod ui;
+#[cfg(target_arch = "wasm32")]
+pub mod worker;

@@ -1,0 +1,56 @@
+//! The page: a header, the backend in use, and the lesson panels.
+
+mod chart;
+mod lesson02;
+mod progress;
+mod results;
+mod run_state;
+mod settings;
+
+use leptos::prelude::*;
+
+pub use run_state::RunState;
+
+/// The whole page.
+#[component]
+pub fn App() -> impl IntoView {
+    let run = RunState::connect();
+    provide_context(run);
+    view! {
+        <header class="top">
+            <h1>"Transfer Lab"</h1>
+            <p class="tagline">
+                "Train real image classifiers in this tab, on your own machine. Nothing is uploaded."
+            </p>
+            <BackendBadge/>
+        </header>
+        <main>
+            <lesson02::FeatureExtractionLesson/>
+        </main>
+        <footer>
+            "Photos: TensorFlow Flowers, CC BY 2.0 (credits listed with the results). "
+            "Weights: MobileNetV2, Apache-2.0."
+        </footer>
+        <span data-testid="app-ready" hidden=move || !run.worker_ready.get()></span>
+    }
+}
+
+/// Which compute backend the training worker uses.
+#[component]
+fn BackendBadge() -> impl IntoView {
+    let run = expect_context::<RunState>();
+    move || match run.backend.get() {
+        Some(info) => view! {
+            <p class="backend" data-testid="backend" data-backend=info.name.clone()>
+                "Backend: " <strong>{info.name.clone()}</strong> " — " {info.detail.clone()}
+            </p>
+        }
+        .into_any(),
+        None => view! {
+            <p class="backend" data-testid="backend" data-backend="">
+                "Backend: chosen when training starts (WebGPU if this browser offers it, else CPU)"
+            </p>
+        }
+        .into_any(),
+    }
+}

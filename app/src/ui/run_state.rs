@@ -1,0 +1,150 @@
+//! The page's view of the training worker: it starts the worker, sends requests and turns the
+//! worker's messages into signals.
+
+use leptos::prelude::*;
+use transfer_lab_model::head::EpochReport;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::Closure;
+use web_sys::{ErrorEvent, MessageEvent, Worker};
+
+use crate::protocol::{
+    BackendInfo, DownloadProgress, ExtractionProgress, FeatureExtractionResult,
+    FeatureExtractionRun, FromWorker, ToWorker,
+};
+
+/// Script that Trunk generates to load the worker's wasm.
+const WORKER_SCRIPT: &str = "./worker_loader.js";
+
+/// Signals describing the current run; cheap to copy into components.
+#[derive(Clone, Copy)]
+pub struct RunState {
+    /// The worker has loaded.
+    pub worker_ready: RwSignal<bool>,
+    /// A run is in progress.
+    pub running: RwSignal<bool>,
+    /// Backend of the current or last run.
+    pub backend: RwSignal<Option<BackendInfo>>,
+    /// What the worker is doing.
+    pub phase: RwSignal<String>,
+    /// Download progress.
+    pub download: RwSignal<DownloadProgress>,
+    /// Feature-extraction progress.
+    pub extraction: RwSignal<ExtractionProgress>,
+    /// Finished epochs of the current run.
+    pub epochs: RwSignal<Vec<EpochReport>>,
+    /// Non-fatal problems of the current run.
+    pub warnings: RwSignal<Vec<String>>,
+    /// The last finished run.
+    pub result: RwSignal<Option<FeatureExtractionResult>>,
+    /// Why the last run failed.
+    pub error: RwSignal<Option<String>>,
+    worker: StoredValue<Option<Worker>, LocalStorage>,
+}
+
+impl RunState {
+    /// Starts the worker and wires its messages to fresh signals.
+    pub fn connect() -> Self {
+        let state = Self {
+            worker_ready: RwSignal::new(false),
+            running: RwSignal::new(false),
+            backend: RwSignal::new(None),
+            phase: RwSignal::new(String::new()),
+            download: RwSignal::new(DownloadProgress::default()),
+            extraction: RwSignal::new(ExtractionProgress::default()),
+            epochs: RwSignal::new(Vec::new()),
+            warnings: RwSignal::new(Vec::new()),
+            result: RwSignal::new(None),
+            error: RwSignal::new(None),
+            worker: StoredValue::new_local(None),
+        };
+        match Worker::new(WORKER_SCRIPT) {
+            Ok(worker) => {
+                let on_message =
+                    Closure::<dyn Fn(MessageEvent)>::new(move |event: MessageEvent| {
+                        if let Some(text) = event.data().as_string() {
+                            match serde_json::from_str::<FromWorker>(&text) {
+                                Ok(message) => state.apply(message),
+                                Err(e) => log::error!("unreadable message from the worker: {e}"),
+                            }
+                        }
+                    });
+                worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+                on_message.forget();
+                let on_error = Closure::<dyn Fn(ErrorEvent)>::new(move |event: ErrorEvent| {
+                    state.running.set(false);
+                    state.error.set(Some(format!(
+                        "The training worker stopped unexpectedly ({}). Reload the page to try \
+                         again; the CPU backend can be chosen in the settings.",
+                        event.message()
+                    )));
+                });
+                worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+                on_error.forget();
+                state.worker.set_value(Some(worker));
+            }
+            Err(e) => state.error.set(Some(format!(
+                "This browser could not start the training worker ({e:?}); Transfer Lab needs \
+                 Web Worker support."
+            ))),
+        }
+        state
+    }
+
+    fn apply(&self, message: FromWorker) {
+        match message {
+            FromWorker::Ready => self.worker_ready.set(true),
+            FromWorker::Backend(info) => self.backend.set(Some(info)),
+            FromWorker::Phase(phase) => self.phase.set(phase),
+            FromWorker::Download(progress) => self.download.set(progress),
+            FromWorker::Extraction(progress) => self.extraction.set(progress),
+            FromWorker::Epoch(epoch) => self.epochs.update(|epochs| epochs.push(epoch)),
+            FromWorker::Warning(warning) => self.warnings.update(|w| w.push(warning)),
+            FromWorker::Finished(result) => {
+                self.running.set(false);
+                self.phase.set(if result.stopped_early {
+                    "Stopped: results of the photos and epochs finished so far".into()
+                } else {
+                    "Done".into()
+                });
+                self.result.set(Some(*result));
+            }
+            FromWorker::Failed(reason) => {
+                self.running.set(false);
+                self.error.set(Some(reason));
+            }
+        }
+    }
+
+    fn send(&self, message: &ToWorker) {
+        self.worker.with_value(|worker| match worker {
+            Some(worker) => {
+                if let Err(e) = worker.post_message(&message.to_json().into()) {
+                    self.error
+                        .set(Some(format!("could not reach the training worker: {e:?}")));
+                }
+            }
+            None => self
+                .error
+                .set(Some("the training worker is not running".into())),
+        });
+    }
+
+    /// Starts lesson 02, clearing the previous run's charts.
+    pub fn start_feature_extraction(&self, request: FeatureExtractionRun) {
+        self.running.set(true);
+        self.epochs.set(Vec::new());
+        self.warnings.set(Vec::new());
+        self.result.set(None);
+        self.error.set(None);
+        self.download.set(DownloadProgress::default());
+        self.extraction.set(ExtractionProgress::default());
+        self.phase.set("Starting".into());
+        self.send(&ToWorker::StartFeatureExtraction(request));
+    }
+
+    /// Asks the worker to stop after its current step.
+    pub fn stop(&self) {
+        self.phase.set("Stopping after the current step".into());
+        self.send(&ToWorker::Stop);
+    }
+}

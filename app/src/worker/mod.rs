@@ -1,0 +1,62 @@
+//! The training worker: runs the lessons off the page's thread so the page stays responsive.
+
+mod backend;
+mod feature_run;
+mod fetch;
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::Closure;
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
+
+use crate::protocol::{FromWorker, ToWorker};
+use feature_run::{Report, RunError};
+
+fn scope() -> DedicatedWorkerGlobalScope {
+    js_sys::global().unchecked_into()
+}
+
+fn post(message: FromWorker) {
+    if let Err(e) = scope().post_message(&message.to_json().into()) {
+        log::error!("could not post to the page: {e:?}");
+    }
+}
+
+/// Installs the message handler; called once when the worker's module starts.
+pub fn start() {
+    console_log::init_with_level(log::Level::Info).ok();
+    std::panic::set_hook(Box::new(|info| {
+        // The panic aborts the worker; tell the page first so it can explain and keep results.
+        console_error_panic_hook::hook(info);
+        post(FromWorker::Failed(format!(
+            "the training worker crashed: {info}"
+        )));
+    }));
+    let stop = Rc::new(Cell::new(false));
+    let handler = Closure::<dyn Fn(MessageEvent)>::new(move |event: MessageEvent| {
+        let Some(text) = event.data().as_string() else {
+            return;
+        };
+        match serde_json::from_str::<ToWorker>(&text) {
+            Ok(ToWorker::StartFeatureExtraction(request)) => {
+                stop.set(false);
+                let stop = stop.clone();
+                let report: Report = Rc::new(post);
+                wasm_bindgen_futures::spawn_local(async move {
+                    match feature_run::run(request, report, stop).await {
+                        Ok(result) => post(FromWorker::Finished(Box::new(result))),
+                        Err(RunError::Failed(reason)) => post(FromWorker::Failed(reason)),
+                    }
+                });
+            }
+            Ok(ToWorker::Stop) => stop.set(true),
+            Err(e) => log::error!("unreadable message from the page: {e}"),
+        }
+    });
+    scope().set_onmessage(Some(handler.as_ref().unchecked_ref()));
+    // The handler lives as long as the worker.
+    handler.forget();
+    post(FromWorker::Ready);
+}

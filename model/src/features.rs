@@ -1,0 +1,116 @@
+//! Backbone features of photos, computed once per photo and cached as plain numbers so that
+//! every epoch of head training reuses them.
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::head::{TrainError, read_f32};
+use crate::mobilenet_v2::{MobileNetV2, input_tensor};
+use crate::weights::Preprocessing;
+
+/// Pooled features of labelled photos: `len` rows of `width` values.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FeatureSet {
+    width: usize,
+    values: Vec<f32>,
+    labels: Vec<usize>,
+}
+
+impl FeatureSet {
+    /// An empty set of rows of `width` values.
+    pub fn new(width: usize) -> Self {
+        Self {
+            width,
+            values: Vec::new(),
+            labels: Vec::new(),
+        }
+    }
+
+    /// Appends rows: `values` holds `labels.len()` rows of `width` values.
+    pub fn extend(&mut self, values: &[f32], labels: &[usize]) {
+        assert_eq!(
+            values.len(),
+            labels.len() * self.width,
+            "feature rows and labels disagree"
+        );
+        self.values.extend_from_slice(values);
+        self.labels.extend_from_slice(labels);
+    }
+
+    /// Number of photos.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether the set holds no photo.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Width of a row.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Class index of every photo.
+    pub fn labels(&self) -> &[usize] {
+        &self.labels
+    }
+
+    /// All rows, row-major.
+    pub fn values(&self) -> &[f32] {
+        &self.values
+    }
+
+    /// Bytes held by the cache.
+    pub fn bytes(&self) -> usize {
+        self.values.len() * 4 + self.labels.len() * 8
+    }
+
+    /// The first `count` rows whose class has fewer than `per_class` rows before them.
+    pub fn take_per_class(&self, per_class: usize, classes: usize) -> FeatureSet {
+        let mut taken = FeatureSet::new(self.width);
+        let mut counts = vec![0; classes];
+        for (row, &label) in self.labels.iter().enumerate() {
+            if label < classes && counts[label] < per_class {
+                counts[label] += 1;
+                taken.extend(
+                    &self.values[row * self.width..(row + 1) * self.width],
+                    &[label],
+                );
+            }
+        }
+        taken
+    }
+
+    /// The rows as a tensor `[len, width]` on `device`.
+    pub fn to_tensor(&self, device: &Device) -> Tensor<2> {
+        Tensor::from_data(
+            TensorData::new(self.values.clone(), [self.len(), self.width]),
+            device,
+        )
+    }
+
+    /// The labels as a tensor `[len]` on `device`.
+    pub fn labels_tensor(&self, device: &Device) -> Tensor<1, Int> {
+        let labels: Vec<i64> = self.labels.iter().map(|&l| l as i64).collect();
+        Tensor::from_data(TensorData::new(labels, [self.len()]), device)
+    }
+}
+
+/// Runs the frozen backbone on photos (`[size, size, 3]` u8 each) and returns their pooled
+/// features, `photos.len()` rows of 1,280 values. `device` should not be an autodiff device:
+/// nothing here is trained.
+pub async fn extract_features(
+    backbone: &MobileNetV2,
+    photos: &[&[u8]],
+    size: usize,
+    preprocessing: &Preprocessing,
+    device: &Device,
+) -> Result<Vec<f32>, TrainError> {
+    if photos.is_empty() {
+        return Ok(Vec::new());
+    }
+    let input = input_tensor(photos, size, preprocessing, device);
+    read_f32(backbone.features(input)).await
+}

@@ -1,0 +1,17 @@
+//! Transfer Lab's machine-learning core: the networks, the import of published weights into the
+//! compact web weight format, the photo shards, and the training loops.
+//!
+//! Everything here is backend-agnostic: the [`burn::tensor::Device`] handed in decides whether it
+//! runs on the browser's WebGPU adapter or on the CPU (`flex`) backend.
+
+/// The burn version the networks are built with, for crates that drive them.
+pub use burn;
+
+pub mod features;
+pub mod head;
+pub mod metrics;
+pub mod mobilenet_v2;
+pub mod photo;
+pub mod shards;
+pub mod tflite;
+pub mod weights;
