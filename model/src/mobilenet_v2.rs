@@ -166,6 +166,9 @@ pub enum BackboneError {
     /// A tensor is missing or has the wrong shape.
     #[error(transparent)]
     Weights(#[from] WeightsError),
+    /// ImageNet logits were asked for but the ImageNet classifier is not loaded.
+    #[error("the ImageNet classifier is not loaded (it ships as a separate weight file)")]
+    NoClassifier,
 }
 
 /// One convolution with bias, as in the published graph (batch norm already folded in).
@@ -263,8 +266,9 @@ pub struct MobileNetV2 {
     pub blocks: Vec<InvertedResidual>,
     /// 1x1 convolution 320 -> 1280 channels.
     pub head_conv: Conv2d,
-    /// ImageNet classifier 1280 -> 1001.
-    pub classifier: Linear,
+    /// ImageNet classifier 1280 -> 1001; optional, since transfer learning only needs the
+    /// features and the classifier is a third of the download.
+    pub classifier: Option<Linear>,
 }
 
 /// Build a block from its convolutions, taken from `convs` in execution order.
@@ -298,6 +302,20 @@ impl MobileNetV2 {
             .iter()
             .map(|spec| conv_from_weights(weights, spec, device))
             .collect::<Result<Vec<_>, _>>()?;
+        let mut network = Self::assemble(convs, None);
+        if weights.entry(&format!("{CLASSIFIER}.weight")).is_some() {
+            network.load_classifier(weights, device)?;
+        }
+        Ok(network)
+    }
+
+    /// Loads the ImageNet classifier (`classifier.weight` `[1001, 1280]`, `classifier.bias`
+    /// `[1001]`) from a weight file, which may hold nothing else.
+    pub fn load_classifier(
+        &mut self,
+        weights: &WebWeights,
+        device: &Device,
+    ) -> Result<(), BackboneError> {
         let classifier_weight = weights.tensor(&format!("{CLASSIFIER}.weight"))?;
         let classifier_bias = weights.tensor(&format!("{CLASSIFIER}.bias"))?;
         // Stored as [out, in] like TensorFlow; burn's Linear holds [in, out].
@@ -309,11 +327,11 @@ impl MobileNetV2 {
         )?
         .transpose();
         let bias = tensor_of_shape::<1>(CLASSIFIER, classifier_bias, [IMAGENET_CLASSES], device)?;
-        let classifier = Linear {
+        self.classifier = Some(Linear {
             weight: Param::from_tensor(weight),
             bias: Some(Param::from_tensor(bias)),
-        };
-        Ok(Self::assemble(convs, classifier))
+        });
+        Ok(())
     }
 
     /// The same architecture with random weights, for size and speed measurements when the
@@ -324,10 +342,10 @@ impl MobileNetV2 {
             .map(|spec| conv_random(spec, device))
             .collect();
         let classifier = LinearConfig::new(FEATURE_WIDTH, IMAGENET_CLASSES).init(device);
-        Self::assemble(convs, classifier)
+        Self::assemble(convs, Some(classifier))
     }
 
-    fn assemble(convs: Vec<Conv2d>, classifier: Linear) -> Self {
+    fn assemble(convs: Vec<Conv2d>, classifier: Option<Linear>) -> Self {
         let mut convs = convs.into_iter();
         let stem = convs.next();
         let blocks: Option<Vec<_>> = block_specs()
@@ -373,8 +391,12 @@ impl MobileNetV2 {
     }
 
     /// ImageNet logits `[batch, 1001]` (index 0 = background) of a normalised input.
-    pub fn logits(&self, input: Tensor<4>) -> Tensor<2> {
-        self.classifier.forward(self.features(input))
+    pub fn logits(&self, input: Tensor<4>) -> Result<Tensor<2>, BackboneError> {
+        let classifier = self
+            .classifier
+            .as_ref()
+            .ok_or(BackboneError::NoClassifier)?;
+        Ok(classifier.forward(self.features(input)))
     }
 }
 
@@ -471,7 +493,11 @@ mod tests {
             let views: Vec<&[u8]> = batch.chunks(photo_len).collect();
             let input = input_tensor(&views, INPUT_SIZE, weights.preprocessing(), &device);
             let features = network.features(input);
-            let logits = network.classifier.forward(features.clone());
+            let logits = network
+                .classifier
+                .as_ref()
+                .unwrap()
+                .forward(features.clone());
             let features = features.into_data().try_into_vec::<f32>().unwrap();
             let logits = logits.into_data().try_into_vec::<f32>().unwrap();
             for i in 0..views.len() {
@@ -522,6 +548,7 @@ mod tests {
             let input = input_tensor(&[&photo], INPUT_SIZE, weights.preprocessing(), &device);
             let logits = network
                 .logits(input)
+                .unwrap()
                 .into_data()
                 .try_into_vec::<f32>()
                 .unwrap();
@@ -531,6 +558,27 @@ mod tests {
                 "{file}: expected {label}, got {top1}"
             );
         }
+    }
+
+    #[test]
+    fn loads_the_classifier_from_its_own_file() {
+        let Some(tflite) = shared("assets/models/tf2_mobilenet_v2_1.0_224_ptq.tflite") else {
+            return;
+        };
+        let mut backbone = import_mobilenet_v2(&std::fs::read(tflite).unwrap(), vec![]).unwrap();
+        let classifier = backbone.split_off(CLASSIFIER);
+        let backbone = WebWeights::from_bytes(&backbone.to_bytes()).unwrap();
+        let classifier = WebWeights::from_bytes(&classifier.to_bytes()).unwrap();
+        let device = Device::flex();
+        let mut network = MobileNetV2::from_weights(&backbone, &device).unwrap();
+        let input = Tensor::<4>::zeros([1, 3, 224, 224], &device);
+        assert!(matches!(
+            network.logits(input.clone()),
+            Err(BackboneError::NoClassifier)
+        ));
+        assert_eq!(network.features(input.clone()).dims(), [1, FEATURE_WIDTH]);
+        network.load_classifier(&classifier, &device).unwrap();
+        assert_eq!(network.logits(input).unwrap().dims(), [1, IMAGENET_CLASSES]);
     }
 
     #[test]

@@ -459,6 +459,22 @@ impl WeightsBuilder {
         Ok(())
     }
 
+    /// Moves the tensors whose names start with `prefix` into a new builder with the same
+    /// architecture, preprocessing and labels (for example to ship an optional classifier as a
+    /// separate download).
+    pub fn split_off(&mut self, prefix: &str) -> WeightsBuilder {
+        let (moved, kept) = std::mem::take(&mut self.tensors)
+            .into_iter()
+            .partition(|(n, _, _)| n.starts_with(prefix));
+        self.tensors = kept;
+        WeightsBuilder {
+            architecture: self.architecture.clone(),
+            preprocessing: self.preprocessing.clone(),
+            labels: self.labels.clone(),
+            tensors: moved,
+        }
+    }
+
     /// Names of the tensors added so far, in order.
     pub fn tensor_names(&self) -> impl Iterator<Item = &str> {
         self.tensors.iter().map(|(n, _, _)| n.as_str())
