@@ -287,6 +287,11 @@ pub async fn run(
         yield_to_events().await;
     }
 
+    if trainer.epochs_done() == 0 {
+        return Err(RunError::Failed(
+            "stopped before the head was trained: there is no result to show yet".into(),
+        ));
+    }
     report(FromWorker::Phase(
         "Evaluating on the validation photos".into(),
     ));
