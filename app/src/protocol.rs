@@ -90,6 +90,8 @@ pub struct FeatureExtractionResult {
     pub validation: Evaluation,
     /// Names of the validation photos, in evaluation order.
     pub validation_photos: Vec<String>,
+    /// Author and license line of each validation photo, in the same order.
+    pub validation_credits: Vec<String>,
     /// Training photos used.
     pub train_photos: usize,
     /// Seconds spent on downloads and feature extraction.

@@ -111,24 +111,11 @@ fn TrainingControls() -> impl IntoView {
     let idle = move || !run.running.get();
     view! {
         <form class="controls" on:submit=|ev| ev.prevent_default()>
-            <label>
-                "Epochs "
-                <input type="number" min="1" max="200" prop:value=move || epochs.get()
-                    on:input=move |ev| { if let Ok(v) = event_target_value(&ev).parse() { epochs.set(v) } }
-                    prop:disabled=move || !idle()/>
-            </label>
-            <label>
-                "Learning rate "
-                <input type="number" step="0.0001" min="0" prop:value=move || learning_rate.get()
-                    on:input=move |ev| { if let Ok(v) = event_target_value(&ev).parse() { learning_rate.set(v) } }
-                    prop:disabled=move || !idle()/>
-            </label>
-            <label>
-                "Batch size "
-                <input type="number" min="1" max="512" prop:value=move || batch_size.get()
-                    on:input=move |ev| { if let Ok(v) = event_target_value(&ev).parse() { batch_size.set(v) } }
-                    prop:disabled=move || !idle()/>
-            </label>
+            <NumberField label="Epochs" value=epochs min="1" step="1" disabled=Signal::derive(move || !idle())/>
+            <NumberField label="Learning rate" value=learning_rate min="0" step="0.0001"
+                disabled=Signal::derive(move || !idle())/>
+            <NumberField label="Batch size" value=batch_size min="1" step="1"
+                disabled=Signal::derive(move || !idle())/>
             <label>
                 <input type="checkbox" prop:checked=move || full_split.get()
                     on:change=move |ev| full_split.set(event_target_checked(&ev))
@@ -152,6 +139,32 @@ fn TrainingControls() -> impl IntoView {
                 </button>
             </div>
         </form>
+    }
+}
+
+/// A labelled number input bound to a signal; text that does not parse leaves the value as is.
+#[component]
+fn NumberField<T>(
+    label: &'static str,
+    value: RwSignal<T>,
+    min: &'static str,
+    step: &'static str,
+    #[prop(into)] disabled: Signal<bool>,
+) -> impl IntoView
+where
+    T: std::str::FromStr + std::fmt::Display + Clone + Send + Sync + 'static,
+{
+    view! {
+        <label>
+            {label} " "
+            <input type="number" min=min step=step prop:value=move || value.get().to_string()
+                on:input=move |ev| {
+                    if let Ok(parsed) = event_target_value(&ev).parse() {
+                        value.set(parsed);
+                    }
+                }
+                prop:disabled=move || disabled.get()/>
+        </label>
     }
 }
 
@@ -196,7 +209,11 @@ fn RunProgress() -> impl IntoView {
                     )
                 })
             />
-            <p class="epoch-count" data-testid="epoch-count" data-epochs=move || epochs.get().len()>
+            <p class="epoch-count" data-testid="epoch-count" data-epochs=move || epochs.get().len()
+                data-epoch-numbers=move || {
+                    let numbers: Vec<usize> = epochs.get().iter().map(|e| e.epoch).collect();
+                    serde_json::to_string(&numbers).unwrap_or_default()
+                }>
                 {move || match epochs.get().last() {
                     Some(last) => format!(
                         "Epoch {} · training accuracy {:.1}% · validation accuracy {}",

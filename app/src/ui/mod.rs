@@ -28,7 +28,7 @@ pub fn App() -> impl IntoView {
             <lesson02::FeatureExtractionLesson/>
         </main>
         <footer>
-            "Photos: TensorFlow Flowers, CC BY 2.0 (credits listed with the results). "
+            "Photos: TensorFlow Flowers, CC BY 2.0 (each author is credited with the results). "
             "Weights: MobileNetV2, Apache-2.0."
         </footer>
         <span data-testid="app-ready" hidden=move || !run.worker_ready.get()></span>

@@ -43,6 +43,11 @@ pub fn FeatureExtractionResults(result: FeatureExtractionResult) -> impl IntoVie
     let validation_photos = result.validation_photos.len();
     let predictions = serde_json::to_string(&result.validation.predictions).unwrap_or_default();
     let classes = result.classes.clone();
+    let credits = result
+        .validation_credits
+        .iter()
+        .map(|line| view! { <li>{line.clone()}</li> })
+        .collect_view();
     let per_class = result
         .classes
         .iter()
@@ -94,6 +99,10 @@ pub fn FeatureExtractionResults(result: FeatureExtractionResult) -> impl IntoVie
                 {format!("{:.1}", result.training_seconds)} " s; downloaded "
                 {format!("{:.1}", result.bytes_downloaded as f64 / 1e6)} " MB."
             </p>
+            <details class="credits" data-testid="credits">
+                <summary>"Photo credits (CC BY 2.0) for the " {validation_photos} " validation photos"</summary>
+                <ul>{credits}</ul>
+            </details>
             <div class="tables">
                 <table class="per-class" data-testid="per-class">
                     <caption>"Accuracy per class"</caption>

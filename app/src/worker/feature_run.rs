@@ -303,6 +303,7 @@ pub async fn run(
     Ok(FeatureExtractionResult {
         classes: manifest.classes.clone(),
         validation,
+        validation_credits: credits(&manifest, &state.validation_photos),
         validation_photos: state.validation_photos.clone(),
         train_photos: state.train.len(),
         feature_seconds: extraction_seconds,
@@ -312,6 +313,24 @@ pub async fn run(
         bytes_downloaded: progress.bytes_done,
         stopped_early: stop.get(),
     })
+}
+
+/// The attribution line of each named photo (CC BY asks for credit wherever a photo is used).
+fn credits(manifest: &DatasetManifest, names: &[String]) -> Vec<String> {
+    let by_name: std::collections::HashMap<&str, &str> = manifest
+        .photos
+        .iter()
+        .map(|p| (p.name.as_str(), p.attribution.as_str()))
+        .collect();
+    names
+        .iter()
+        .map(|name| {
+            format!(
+                "{name}: {}",
+                by_name.get(name.as_str()).unwrap_or(&"unknown")
+            )
+        })
+        .collect()
 }
 
 /// Photos the run will send through the backbone: those of the chosen shards, at most the
