@@ -11,24 +11,11 @@ import { startServer } from './serve.mjs';
 const REDUCED = { train_per_class: 10, val_per_class: 4 };
 
 async function runInTab({ server, webgpu, query }) {
+  // Body bytes as the server sent them (gzip where it compresses): the page's and the worker's
+  // requests alike, which a page-level network listener would not both see.
+  const firstRequest = server.requests.length;
   const session = await openApp({ server, webgpu, query });
   try {
-    const cdp = await session.context.newCDPSession(session.page);
-    await cdp.send('Network.enable');
-    let wireBytes = 0;
-    const byKind = { wasm: 0, weights: 0, photos: 0, other: 0 };
-    const urls = new Map();
-    cdp.on('Network.responseReceived', (e) => urls.set(e.requestId, e.response.url));
-    cdp.on('Network.loadingFinished', (e) => {
-      wireBytes += e.encodedDataLength;
-      const url = urls.get(e.requestId) ?? '';
-      const kind = /\.wasm$/.test(url) ? 'wasm' : /\.tlw$/.test(url) ? 'weights' : /\.tlshard$/.test(url) ? 'photos' : 'other';
-      byKind[kind] += e.encodedDataLength;
-    });
-    // The page's own wasm was fetched before CDP listened: count it from the server's files.
-    const pageWasm = await session.page.evaluate(() =>
-      performance.getEntriesByType('resource').filter((r) => r.name.endsWith('.wasm')).reduce((n, r) => n + r.encodedBodySize, 0),
-    );
     await session.page.getByTestId('train').click();
     await session.page.locator('[data-testid="results"], [data-testid="error"]').first().waitFor({ timeout: 60 * 60_000 });
     const shown = await session.page.evaluate(() => ({
@@ -37,8 +24,13 @@ async function runInTab({ server, webgpu, query }) {
       timings: document.querySelector('[data-testid="timings"]')?.textContent ?? '',
       backend: document.querySelector('[data-testid="backend"]')?.dataset.backend ?? '',
     }));
-    byKind.wasm += pageWasm;
-    return { ...shown, wireBytes: wireBytes + pageWasm, byKind };
+    const byKind = { wasm: 0, weights: 0, photos: 0, other: 0 };
+    for (const { path, bytes = 0 } of server.requests.slice(firstRequest)) {
+      const kind = /\.wasm$/.test(path) ? 'wasm' : /\.tlw$/.test(path) ? 'weights' : /\.tlshard$/.test(path) ? 'photos' : 'other';
+      byKind[kind] += bytes;
+    }
+    const wireBytes = Object.values(byKind).reduce((a, b) => a + b, 0);
+    return { ...shown, wireBytes, byKind };
   } finally {
     await session.close();
   }

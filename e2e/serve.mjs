@@ -94,7 +94,7 @@ async function fileInfo(file) {
 /**
  * Starts serving `root` on `host:port` (port 0 = any free port).
  * Resolves to { url, port, close(), requests } where `requests` lists every request
- * seen as { method, path, status }.
+ * seen as { method, path, status, bytes } (`bytes`: body bytes sent, after compression).
  *
  * Paths without a file extension that match no file fall back to `index.html`, as
  * Trunk's own server does, so that client-side routes survive a reload.
@@ -151,6 +151,7 @@ export async function startServer({
     const acceptsGzip = /\bgzip\b/.test(req.headers['accept-encoding'] ?? '');
     if (acceptsGzip && COMPRESSIBLE.has(path.extname(file).toLowerCase())) {
       const body = await gzipped(file, info);
+      record.bytes = req.method === 'HEAD' ? 0 : body.length;
       res.writeHead(200, {
         'Cache-Control': 'no-store',
         'Content-Type': mimeType(file),
@@ -162,6 +163,7 @@ export async function startServer({
       res.end(req.method === 'HEAD' ? undefined : body);
       return;
     }
+    record.bytes = req.method === 'HEAD' ? 0 : info.size;
     res.writeHead(200, {
       'Cache-Control': 'no-store',
       'Content-Type': mimeType(file),
