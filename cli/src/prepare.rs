@@ -831,7 +831,8 @@ mod tests {
         assert_eq!(m.classes, ["alpha", "beta", "gamma"]);
         assert_eq!(m.skipped.len(), 1);
         assert_eq!(m.skipped[0].name, "beta/broken.jpg");
-        // Validation is 20% of each class's files (rounded): alpha 12 -> 2, beta 11 -> 2, gamma 7 -> 1.
+        // Validation is 20% of each class's files (rounded):
+        // alpha 12 -> 2, beta 11 -> 2, gamma 7 -> 1.
         let count = |class: usize, split: &str, subset: Option<&str>| {
             m.photos
                 .iter()

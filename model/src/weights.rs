@@ -7,7 +7,7 @@
 //! | 8 | magic `TLWEIGHT` |
 //! | 4 | format version (`1`) |
 //! | 4 | header length `H` in bytes |
-//! | `H` | UTF-8 JSON [`WeightsHeader`] (padded with spaces so the data section is 4-byte aligned) |
+//! | `H` | UTF-8 JSON [`WeightsHeader`] (space-padded: the data section is 4-byte aligned) |
 //! | rest | data section |
 //!
 //! Every offset in the header counts from the start of the data section and is a multiple of 4.
@@ -35,7 +35,8 @@ pub enum WeightsError {
     NotWeightFile,
     /// The file was written by a newer or older, incompatible version of the format.
     #[error(
-        "weight file format version {found} is not supported (this app reads version {FORMAT_VERSION})"
+        "weight file format version {found} is not supported \
+         (this app reads version {FORMAT_VERSION})"
     )]
     UnsupportedVersion {
         /// The version found in the file.
@@ -643,7 +644,11 @@ mod tests {
 
     #[test]
     fn out_of_range_tensor_is_rejected() {
-        let header = r#"{"architecture":"x","preprocessing":{"input_size":1,"scale":1.0,"offset":0.0,"resize":"squeeze"},"labels":[],"tensors":[{"name":"t","shape":[1000000000000,1000000000],"dtype":"f32","offset":0}]}"#;
+        let header = concat!(
+            r#"{"architecture":"x","preprocessing":{"input_size":1,"scale":1.0,"offset":0.0,"#,
+            r#""resize":"squeeze"},"labels":[],"tensors":[{"name":"t","#,
+            r#""shape":[1000000000000,1000000000],"dtype":"f32","offset":0}]}"#
+        );
         let mut bytes = MAGIC.to_vec();
         bytes.extend(1u32.to_le_bytes());
         bytes.extend((header.len() as u32).to_le_bytes());

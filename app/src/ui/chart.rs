@@ -95,14 +95,25 @@ pub fn CurveChart(
         <figure class="chart">
             <figcaption>{metric.title()}</figcaption>
             <svg viewBox=format!("0 0 {WIDTH} {HEIGHT}") role="img" aria-label=metric.title()>
-                <line x1=MARGIN y1=HEIGHT - MARGIN x2=WIDTH - MARGIN y2=HEIGHT - MARGIN class="axis"/>
+                <line
+                    x1=MARGIN
+                    y1=HEIGHT - MARGIN
+                    x2=WIDTH - MARGIN
+                    y2=HEIGHT - MARGIN
+                    class="axis"
+                />
                 <line x1=MARGIN y1=MARGIN x2=MARGIN y2=HEIGHT - MARGIN class="axis"/>
                 <text x=4 y=MARGIN + 4.0 class="tick">{move || format!("{:.2}", lines().2)}</text>
                 <text x=4 y=HEIGHT - MARGIN class="tick">"0"</text>
                 <text x=WIDTH - MARGIN y=HEIGHT - 10.0 class="tick" text-anchor="end">
                     {move || format!("epoch {}", lines().3)}
                 </text>
-                <polyline points=move || lines().0 fill="none" stroke=TRAIN_COLOUR stroke-width="2.5"/>
+                <polyline
+                    points=move || lines().0
+                    fill="none"
+                    stroke=TRAIN_COLOUR
+                    stroke-width="2.5"
+                />
                 <polyline
                     points=move || lines().1
                     fill="none"

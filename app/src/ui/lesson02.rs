@@ -53,7 +53,8 @@ fn Explanation() -> impl IntoView {
                 " that maps its 1,280 numbers per photo to our five flower classes."
             </p>
             <p>
-                "Because the backbone never changes, each photo goes through it only once; the head "
+                "Because the backbone never changes, each photo goes through it only once; the "
+                "head "
                 "then trains in seconds on those cached numbers. With a few hundred photos this "
                 "beats a network trained from scratch by a wide margin."
             </p>
@@ -111,7 +112,8 @@ fn TrainingControls() -> impl IntoView {
     let idle = move || !run.running.get();
     view! {
         <form class="controls" on:submit=|ev| ev.prevent_default()>
-            <NumberField label="Epochs" value=epochs min="1" step="1" disabled=Signal::derive(move || !idle())/>
+            <NumberField label="Epochs" value=epochs min="1" step="1"
+                disabled=Signal::derive(move || !idle())/>
             <NumberField label="Learning rate" value=learning_rate min="0" step="0.0001"
                 disabled=Signal::derive(move || !idle())/>
             <NumberField label="Batch size" value=batch_size min="1" step="1"
@@ -239,7 +241,11 @@ fn RunOutcome() -> impl IntoView {
     let run = expect_context::<RunState>();
     view! {
         <ul class="warnings" data-testid="warnings">
-            <For each=move || run.warnings.get().into_iter().enumerate() key=|(i, _)| *i let((_, w))>
+            <For
+                each=move || run.warnings.get().into_iter().enumerate()
+                key=|(i, _)| *i
+                let((_, w))
+            >
                 <li>{w}</li>
             </For>
         </ul>

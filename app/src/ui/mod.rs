@@ -20,7 +20,8 @@ pub fn App() -> impl IntoView {
         <header class="top">
             <h1>"Transfer Lab"</h1>
             <p class="tagline">
-                "Train real image classifiers in this tab, on your own machine. Nothing is uploaded."
+                "Train real image classifiers in this tab, on your own machine. "
+                "Nothing is uploaded."
             </p>
             <BackendBadge/>
         </header>

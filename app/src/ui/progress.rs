@@ -30,7 +30,11 @@ pub fn ProgressBar(
     view! {
         <div class="progress" data-testid=test_id>
             <span class="progress-label">{label}</span>
-            <progress max="100" value=move || format!("{:.1}", percent()) aria-label=label></progress>
+            <progress
+                max="100"
+                value=move || format!("{:.1}", percent())
+                aria-label=label
+            ></progress>
             <span class="progress-caption">{caption}</span>
         </div>
     }

@@ -100,7 +100,9 @@ pub fn FeatureExtractionResults(result: FeatureExtractionResult) -> impl IntoVie
                 {format!("{:.1}", result.bytes_downloaded as f64 / 1e6)} " MB."
             </p>
             <details class="credits" data-testid="credits">
-                <summary>"Photo credits (CC BY 2.0) for the " {validation_photos} " validation photos"</summary>
+                <summary>
+                    "Photo credits (CC BY 2.0) for the " {validation_photos} " validation photos"
+                </summary>
                 <ul>{credits}</ul>
             </details>
             <div class="tables">
