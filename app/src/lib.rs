@@ -1,5 +1,6 @@
 //! Transfer Lab in the browser: the Leptos page and the Web Worker that trains.
 
+pub mod course;
 pub mod protocol;
 
 #[cfg(target_arch = "wasm32")]

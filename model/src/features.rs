@@ -67,22 +67,6 @@ impl FeatureSet {
         self.values.len() * 4 + self.labels.len() * 8
     }
 
-    /// The first `count` rows whose class has fewer than `per_class` rows before them.
-    pub fn take_per_class(&self, per_class: usize, classes: usize) -> FeatureSet {
-        let mut taken = FeatureSet::new(self.width);
-        let mut counts = vec![0; classes];
-        for (row, &label) in self.labels.iter().enumerate() {
-            if label < classes && counts[label] < per_class {
-                counts[label] += 1;
-                taken.extend(
-                    &self.values[row * self.width..(row + 1) * self.width],
-                    &[label],
-                );
-            }
-        }
-        taken
-    }
-
     /// The rows as a tensor `[len, width]` on `device`.
     pub fn to_tensor(&self, device: &Device) -> Tensor<2> {
         Tensor::from_data(

@@ -582,6 +582,23 @@ mod tests {
     }
 
     #[test]
+    fn random_network_has_the_published_shapes() {
+        let device = Device::flex();
+        let network = MobileNetV2::random(&device);
+        let expected: usize = conv_specs()
+            .iter()
+            .map(|s| s.weight_shape().iter().product::<usize>() + s.out_channels)
+            .sum::<usize>()
+            + FEATURE_WIDTH * IMAGENET_CLASSES
+            + IMAGENET_CLASSES;
+        assert_eq!(network.num_params(), expected);
+        let logits = network
+            .logits(Tensor::<4>::zeros([1, 3, 224, 224], &device))
+            .unwrap();
+        assert_eq!(logits.dims(), [1, IMAGENET_CLASSES]);
+    }
+
+    #[test]
     fn rejects_weights_of_the_wrong_shape() {
         let mut builder = crate::weights::WeightsBuilder::new(
             ARCHITECTURE,

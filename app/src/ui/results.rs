@@ -3,38 +3,8 @@
 
 use leptos::prelude::*;
 
+use crate::course::{percent, verdict};
 use crate::protocol::FeatureExtractionResult;
-
-/// The course's claimed validation accuracy for feature extraction, as a range.
-const COURSE_CLAIM: (f32, f32) = (0.88, 0.92);
-
-fn percent(value: f32) -> String {
-    format!("{:.1}%", value * 100.0)
-}
-
-/// How the measured accuracy compares with the course's claim, in plain words.
-fn verdict(accuracy: f32) -> String {
-    let (low, high) = COURSE_CLAIM;
-    if accuracy < low {
-        format!(
-            "Below the course's {}–{} claim. Try more epochs or the full training split.",
-            percent(low),
-            percent(high)
-        )
-    } else if accuracy <= high {
-        format!(
-            "Within the course's claim of {}–{}.",
-            percent(low),
-            percent(high)
-        )
-    } else {
-        format!(
-            "Above the course's claim of {}–{}.",
-            percent(low),
-            percent(high)
-        )
-    }
-}
 
 /// Results of a finished run.
 #[component]
@@ -117,17 +87,5 @@ pub fn FeatureExtractionResults(result: FeatureExtractionResult) -> impl IntoVie
                 </table>
             </div>
         </section>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn verdict_places_the_accuracy_against_the_claim() {
-        assert!(verdict(0.5).starts_with("Below"));
-        assert!(verdict(0.9).starts_with("Within"));
-        assert!(verdict(0.95).starts_with("Above"));
     }
 }
