@@ -2,8 +2,12 @@
 // head, on the CPU fallback (defaults) and on WebGPU (reduced subset), plus the bad-input paths.
 
 import assert from 'node:assert/strict';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { describeProblems, openApp } from './browser.mjs';
+import { cliJson } from './cli.mjs';
 import { startServer } from './serve.mjs';
 
 // A reduced subset that a software WebGPU adapter finishes in a few minutes (default epochs).
@@ -54,6 +58,23 @@ describe('lesson 02: feature extraction', () => {
       assert.equal(outcome.perClassRows, 5);
       assert.equal(outcome.chartLines, 4);
       assert.equal(session.log.pageErrors.length, 0, describeProblems(session.log));
+
+      // The downloaded model, evaluated by the command-line tool on the same validation photos,
+      // gives the accuracy the page showed.
+      const [download] = await Promise.all([
+        session.page.waitForEvent('download'),
+        session.page.getByTestId('download-model').click(),
+      ]);
+      const file = path.join(await mkdtemp(path.join(tmpdir(), 'transfer-lab-')), download.suggestedFilename());
+      await download.saveAs(file);
+      assert.match(file, /\.tlmodel$/);
+      const report = await cliJson(['eval', file]);
+      console.log(`the CLI measures the browser's model at ${report.evaluation.accuracy}`);
+      assert.equal(report.photos, outcome.predictions.length);
+      assert.ok(
+        Math.abs(report.evaluation.accuracy - outcome.accuracy) <= 0.01,
+        `CLI ${report.evaluation.accuracy} vs browser ${outcome.accuracy}`,
+      );
     } finally {
       await session.close();
     }

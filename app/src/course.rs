@@ -1,34 +1,46 @@
 //! The course's published claims, and how a measured number compares with them.
 
-/// The course's claimed validation accuracy for feature extraction, as a range.
-const FEATURE_EXTRACTION_CLAIM: (f32, f32) = (0.88, 0.92);
+/// A claimed validation accuracy range of the course.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Claim {
+    /// Lowest claimed accuracy.
+    pub low: f32,
+    /// Highest claimed accuracy.
+    pub high: f32,
+    /// What to try when the measurement falls short.
+    pub advice: &'static str,
+}
+
+/// The course's claim for a small CNN trained from scratch.
+pub const SCRATCH: Claim = Claim {
+    low: 0.45,
+    high: 0.55,
+    advice: "Try augmentation or more epochs.",
+};
+
+/// The course's claim for feature extraction.
+pub const FEATURE_EXTRACTION: Claim = Claim {
+    low: 0.88,
+    high: 0.92,
+    advice: "Try more epochs or the full training split.",
+};
 
 /// A fraction as a percentage with one decimal.
 pub fn percent(value: f32) -> String {
     format!("{:.1}%", value * 100.0)
 }
 
-/// How the measured accuracy compares with the course's claim, in plain words.
-pub fn verdict(accuracy: f32) -> String {
-    let (low, high) = FEATURE_EXTRACTION_CLAIM;
-    if accuracy < low {
-        format!(
-            "Below the course's {}–{} claim. Try more epochs or the full training split.",
-            percent(low),
-            percent(high)
-        )
-    } else if accuracy <= high {
-        format!(
-            "Within the course's claim of {}–{}.",
-            percent(low),
-            percent(high)
-        )
-    } else {
-        format!(
-            "Above the course's claim of {}–{}.",
-            percent(low),
-            percent(high)
-        )
+impl Claim {
+    /// How a measured accuracy compares with the claim, in plain words.
+    pub fn verdict(&self, accuracy: f32) -> String {
+        let range = format!("{}–{}", percent(self.low), percent(self.high));
+        if accuracy < self.low {
+            format!("Below the course's {range} claim. {}", self.advice)
+        } else if accuracy <= self.high {
+            format!("Within the course's claim of {range}.")
+        } else {
+            format!("Above the course's claim of {range}.")
+        }
     }
 }
 
@@ -38,9 +50,11 @@ mod tests {
 
     #[test]
     fn verdict_places_the_accuracy_against_the_claim() {
-        assert!(verdict(0.5).starts_with("Below"));
-        assert!(verdict(0.88).starts_with("Within"));
-        assert!(verdict(0.95).starts_with("Above"));
+        assert!(FEATURE_EXTRACTION.verdict(0.5).starts_with("Below"));
+        assert!(FEATURE_EXTRACTION.verdict(0.88).starts_with("Within"));
+        assert!(FEATURE_EXTRACTION.verdict(0.95).starts_with("Above"));
+        assert!(SCRATCH.verdict(0.5).starts_with("Within"));
+        assert!(SCRATCH.verdict(0.3).contains("augmentation"));
         assert_eq!(percent(0.865), "86.5%");
     }
 }

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use transfer_lab_model::head::{EpochReport, HeadTrainingConfig};
 use transfer_lab_model::metrics::Evaluation;
+use transfer_lab_model::scratch_cnn::ScratchTrainingConfig;
 
 /// Which compute backend the student asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -33,11 +34,62 @@ pub struct FeatureExtractionRun {
     pub assets_base: String,
 }
 
+/// A lesson 01 run: a small CNN trained from scratch, then the dataset-size sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScratchRun {
+    /// Backend preference.
+    pub backend: BackendChoice,
+    /// At most this many training photos per class (a reduced subset), if set.
+    pub train_per_class: Option<usize>,
+    /// At most this many validation photos per class, if set.
+    pub validation_per_class: Option<usize>,
+    /// Training hyper-parameters (augmentation included).
+    pub training: ScratchTrainingConfig,
+    /// Photos per class of the sweep's smaller runs (the main run is its last point).
+    pub sweep_per_class: Vec<usize>,
+    /// Base address of the generated assets, e.g. `generated/`.
+    pub assets_base: String,
+}
+
+/// One point of the accuracy-vs-dataset-size sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SweepPoint {
+    /// Training photos per class.
+    pub photos_per_class: usize,
+    /// Training accuracy in the last epoch.
+    pub train_accuracy: f32,
+    /// Validation accuracy after the last epoch.
+    pub validation_accuracy: f32,
+}
+
+/// Final outcome of a lesson 01 run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScratchResult {
+    /// Class names, in label order.
+    pub classes: Vec<String>,
+    /// Evaluation on the validation photos after the last epoch.
+    pub validation: Evaluation,
+    /// Training accuracy in the last epoch.
+    pub train_accuracy: f32,
+    /// Training photos used.
+    pub train_photos: usize,
+    /// Seconds per epoch of the main run.
+    pub seconds_per_epoch: f64,
+    /// Backend that finished the run.
+    pub backend: String,
+    /// Whether the student stopped the run early.
+    pub stopped_early: bool,
+}
+
 /// Page -> worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ToWorker {
     /// Start lesson 02.
     StartFeatureExtraction(FeatureExtractionRun),
+    /// Start lesson 01.
+    StartScratch(ScratchRun),
+    /// Load a trained-model file and measure it on the validation photos.
+    CheckModel(ModelCheck),
     /// Stop after the current step, keeping what was computed.
     Stop,
 }
@@ -106,6 +158,46 @@ pub struct FeatureExtractionResult {
     pub bytes_downloaded: u64,
     /// Whether the student stopped the run early.
     pub stopped_early: bool,
+    /// The trained model as a trained-model file, ready to download.
+    pub model_file: Vec<u8>,
+}
+
+/// A request to check a trained-model file on this tab's validation photos.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelCheck {
+    /// The file's bytes.
+    pub model_file: Vec<u8>,
+    /// The file's name, for messages.
+    pub file_name: String,
+    /// Backend preference.
+    pub backend: BackendChoice,
+    /// At most this many validation photos per class, if set.
+    pub validation_per_class: Option<usize>,
+    /// Base address of the generated assets, e.g. `generated/`.
+    pub assets_base: String,
+}
+
+/// What a loaded model achieved on the validation photos.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelCheckResult {
+    /// The file's name.
+    pub file_name: String,
+    /// What the model is, in plain words.
+    pub description: String,
+    /// The lesson that trained it.
+    pub lesson: String,
+    /// Where it was trained.
+    pub trained_with: String,
+    /// The validation accuracy recorded in the file, if any.
+    pub recorded_accuracy: Option<f32>,
+    /// The model's classes.
+    pub classes: Vec<String>,
+    /// Evaluation on this tab's validation photos.
+    pub validation: Evaluation,
+    /// Names of the validation photos, in evaluation order.
+    pub validation_photos: Vec<String>,
+    /// Backend that ran it.
+    pub backend: String,
 }
 
 /// Worker -> page.
@@ -129,6 +221,20 @@ pub enum FromWorker {
     Finished(Box<FeatureExtractionResult>),
     /// The run stopped on an error, explained in plain words.
     Failed(String),
+    /// The epochs so far were discarded (training restarts, e.g. on the CPU after a GPU loss).
+    EpochsCleared,
+    /// The main lesson 01 run finished (the sweep may go on).
+    ScratchFinished(Box<ScratchResult>),
+    /// One more point of the dataset-size sweep.
+    Sweep(SweepPoint),
+    /// The sweep is over (finished or stopped).
+    SweepDone,
+    /// What the model check is doing, in plain words.
+    ModelProgress(String),
+    /// A loaded model was measured.
+    ModelChecked(Box<ModelCheckResult>),
+    /// A loaded model could not be used, explained in plain words.
+    ModelRefused(String),
 }
 
 impl ToWorker {

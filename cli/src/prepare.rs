@@ -316,13 +316,13 @@ fn file_matches(path: &Path, sha256: &str) -> bool {
 
 /// Classes and their photo files, sorted, plus a fingerprint of every file's name, size and
 /// modification time.
-struct Listing {
-    classes: Vec<String>,
-    files: Vec<Vec<String>>,
+pub(crate) struct Listing {
+    pub(crate) classes: Vec<String>,
+    pub(crate) files: Vec<Vec<String>>,
     identity: String,
 }
 
-fn list_flowers(flowers: &Path) -> Result<Listing> {
+pub(crate) fn list_flowers(flowers: &Path) -> Result<Listing> {
     let visible = |entry: &fs::DirEntry| !entry.file_name().to_string_lossy().starts_with('.');
     let mut classes: Vec<String> = fs::read_dir(flowers)
         .with_context(|| format!("reading {}", flowers.display()))?
@@ -396,15 +396,26 @@ struct Group {
     lesson_size: usize,
 }
 
+/// Splits one class's photos (in a fixed order) into validation (20%) and training photos, both
+/// in a seeded shuffled order.
+pub(crate) fn split_class<T: Clone>(
+    files: &[T],
+    seed: u64,
+    class_index: usize,
+) -> (Vec<T>, Vec<T>) {
+    let mut order = files.to_vec();
+    // One stream per class, so adding photos to one class leaves the others' split alone.
+    let class_seed = seed ^ (class_index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(class_seed));
+    let validation = (order.len() * VALIDATION_PERCENT + 50) / 100;
+    let train = order.split_off(validation);
+    (order, train)
+}
+
 fn split_groups(listing: &Listing, args: &PrepareArgs) -> Vec<Group> {
     let mut groups = Vec::new();
     for (class_index, files) in listing.files.iter().enumerate() {
-        let mut order = files.clone();
-        // One stream per class, so adding photos to one class leaves the others' split alone.
-        let class_seed = args.seed ^ (class_index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(class_seed));
-        let validation = (order.len() * VALIDATION_PERCENT + 50) / 100;
-        let train = order.split_off(validation);
+        let (order, train) = split_class(files, args.seed, class_index);
         for (split, candidates, lesson_size) in [
             (SPLIT_VALIDATION, order, args.val_per_class),
             (SPLIT_TRAIN, train, args.train_per_class),

@@ -8,10 +8,16 @@
 pub use burn;
 
 pub mod features;
+pub mod fine_tune;
 pub mod head;
 pub mod metrics;
 pub mod mobilenet_v2;
 pub mod photo;
+pub mod photo_set;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod prepared;
+pub mod scratch_cnn;
 pub mod shards;
 pub mod tflite;
+pub mod trained_model;
 pub mod weights;

@@ -6,6 +6,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor, TensorData};
 
+use crate::head::{TrainError, read_f32};
 use crate::weights::{Preprocessing, TensorF32, WebWeights, WeightsError};
 
 /// One convolution of the network, in execution order.
@@ -363,6 +364,46 @@ impl MobileNetV2 {
             // `conv_specs` and `block_specs` describe the same graph; a mismatch is a bug here.
             _ => panic!("conv_specs() and block_specs() disagree"),
         }
+    }
+
+    /// The convolutions in execution order, the order of [`conv_specs`].
+    pub fn convs(&self) -> Vec<&Conv2d> {
+        let mut convs = vec![&self.stem];
+        for block in &self.blocks {
+            convs.extend(block.expand.iter());
+            convs.extend([&block.depthwise, &block.project]);
+        }
+        convs.push(&self.head_conv);
+        convs
+    }
+
+    /// Every convolution's weight and bias under the names of a backbone weight file
+    /// (`{conv}.weight` `[out, in / groups, k, k]`, `{conv}.bias` `[out]`), read back
+    /// asynchronously as WebGPU requires; the ImageNet classifier is left out.
+    pub async fn parameters(&self) -> Result<Vec<(String, TensorF32)>, TrainError> {
+        let mut parameters = Vec::new();
+        for (spec, conv) in conv_specs().iter().zip(self.convs()) {
+            let weight = read_f32(conv.weight.val()).await?;
+            parameters.push((
+                format!("{}.weight", spec.name),
+                TensorF32 {
+                    shape: spec.weight_shape().to_vec(),
+                    values: weight,
+                },
+            ));
+            let bias = match &conv.bias {
+                Some(bias) => read_f32(bias.val()).await?,
+                None => vec![0.0; spec.out_channels],
+            };
+            parameters.push((
+                format!("{}.bias", spec.name),
+                TensorF32 {
+                    shape: vec![spec.out_channels],
+                    values: bias,
+                },
+            ));
+        }
+        Ok(parameters)
     }
 
     /// Runs the stem and blocks `0..end_block`: input `[batch, 3, 224, 224]` in [-1, 1].

@@ -20,6 +20,8 @@ use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use thiserror::Error;
 
+use crate::trained_model::TrainedModelInfo;
+
 /// The eight bytes every weight file starts with.
 pub const MAGIC: &[u8; 8] = b"TLWEIGHT";
 /// The format version this code reads and writes.
@@ -159,6 +161,9 @@ pub struct WeightsHeader {
     pub labels: Vec<String>,
     /// Tensors in data-section order.
     pub tensors: Vec<TensorEntry>,
+    /// What a trained-model file holds and how it was trained; absent in backbone files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<TrainedModelInfo>,
 }
 
 /// A dequantized tensor.
@@ -383,6 +388,7 @@ pub struct WeightsBuilder {
     preprocessing: Preprocessing,
     labels: Vec<String>,
     tensors: Vec<(String, Vec<usize>, Pending)>,
+    model: Option<TrainedModelInfo>,
 }
 
 impl WeightsBuilder {
@@ -397,6 +403,7 @@ impl WeightsBuilder {
             preprocessing,
             labels,
             tensors: Vec::new(),
+            model: None,
         }
     }
 
@@ -473,7 +480,13 @@ impl WeightsBuilder {
             preprocessing: self.preprocessing.clone(),
             labels: self.labels.clone(),
             tensors: moved,
+            model: None,
         }
+    }
+
+    /// Marks the file as a trained model described by `model`.
+    pub fn set_model(&mut self, model: TrainedModelInfo) {
+        self.model = Some(model);
     }
 
     /// Names of the tensors added so far, in order.
@@ -515,6 +528,7 @@ impl WeightsBuilder {
             preprocessing: self.preprocessing.clone(),
             labels: self.labels.clone(),
             tensors: entries,
+            model: self.model.clone(),
         };
         // Serializing plain strings and numbers cannot fail.
         let mut json = serde_json::to_vec(&header).unwrap_or_default();

@@ -5,8 +5,12 @@ use transfer_lab_model::head::HeadTrainingConfig;
 
 use super::RunState;
 use super::chart::{CurveChart, Metric};
+use super::code::CodeComparison;
+use super::messages::RunMessages;
+use super::model_file::ModelFilePanel;
 use super::progress::ProgressBar;
 use super::results::FeatureExtractionResults;
+use super::run_state::Lesson;
 use super::settings::UrlOptions;
 use crate::protocol::{BackendChoice, FeatureExtractionRun};
 
@@ -29,14 +33,18 @@ evaluate on validation photos the head never saw";
 /// The lesson panel.
 #[component]
 pub fn FeatureExtractionLesson() -> impl IntoView {
+    let run = expect_context::<RunState>();
     view! {
         <section class="lesson" aria-labelledby="lesson02-title">
             <h2 id="lesson02-title">"Lesson 02 · Feature extraction: the fast solution"</h2>
             <Explanation/>
-            <CodeComparison/>
+            <CodeComparison keras=KERAS_CODE app=APP_STEPS/>
             <TrainingControls/>
-            <RunProgress/>
+            <Show when=move || run.is_lesson(Lesson::FeatureExtraction)>
+                <RunProgress/>
+            </Show>
             <RunOutcome/>
+            <ModelFilePanel/>
         </section>
     }
 }
@@ -58,22 +66,6 @@ fn Explanation() -> impl IntoView {
                 "then trains in seconds on those cached numbers. With a few hundred photos this "
                 "beats a network trained from scratch by a wide margin."
             </p>
-        </div>
-    }
-}
-
-#[component]
-fn CodeComparison() -> impl IntoView {
-    view! {
-        <div class="code-compare">
-            <figure>
-                <figcaption>"The course notebook (Keras)"</figcaption>
-                <pre><code>{KERAS_CODE}</code></pre>
-            </figure>
-            <figure>
-                <figcaption>"What this tab does"</figcaption>
-                <pre><code>{APP_STEPS}</code></pre>
-            </figure>
         </div>
     }
 }
@@ -132,7 +124,7 @@ fn TrainingControls() -> impl IntoView {
             </label>
             <div class="buttons">
                 <button type="button" data-testid="train" on:click=start
-                    prop:disabled=move || !idle() || !run.worker_ready.get()>
+                    prop:disabled=move || run.busy() || !run.worker_ready.get()>
                     "Train"
                 </button>
                 <button type="button" data-testid="stop" on:click=move |_| run.stop()
@@ -146,7 +138,7 @@ fn TrainingControls() -> impl IntoView {
 
 /// A labelled number input bound to a signal; text that does not parse leaves the value as is.
 #[component]
-fn NumberField<T>(
+pub(super) fn NumberField<T>(
     label: &'static str,
     value: RwSignal<T>,
     min: &'static str,
@@ -240,17 +232,8 @@ fn RunProgress() -> impl IntoView {
 fn RunOutcome() -> impl IntoView {
     let run = expect_context::<RunState>();
     view! {
-        <ul class="warnings" data-testid="warnings">
-            <For
-                each=move || run.warnings.get().into_iter().enumerate()
-                key=|(i, _)| *i
-                let((_, w))
-            >
-                <li>{w}</li>
-            </For>
-        </ul>
-        <Show when=move || run.error.get().is_some()>
-            <p class="error" role="alert" data-testid="error">{move || run.error.get()}</p>
+        <Show when=move || run.is_lesson(Lesson::FeatureExtraction)>
+            <RunMessages/>
         </Show>
         {move || run.result.get().map(|result| view! { <FeatureExtractionResults result/> })}
     }

@@ -1,7 +1,11 @@
 //! The page: a header, the backend in use, and the lesson panels.
 
 mod chart;
+mod code;
+mod lesson01;
 mod lesson02;
+mod messages;
+mod model_file;
 mod progress;
 mod results;
 mod run_state;
@@ -26,13 +30,17 @@ pub fn App() -> impl IntoView {
             <BackendBadge/>
         </header>
         <main>
+            <lesson01::ScratchLesson/>
             <lesson02::FeatureExtractionLesson/>
         </main>
         <footer>
             "Photos: TensorFlow Flowers, CC BY 2.0 (each author is credited with the results). "
             "Weights: MobileNetV2, Apache-2.0."
         </footer>
-        <span data-testid="app-ready" hidden=move || !run.worker_ready.get()></span>
+        // Present only once the worker listens: tests wait for it before sending work.
+        <Show when=move || run.worker_ready.get()>
+            <span data-testid="app-ready" hidden></span>
+        </Show>
     }
 }
 

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use crate::course::{percent, verdict};
+use crate::course::{FEATURE_EXTRACTION, percent};
 use crate::protocol::FeatureExtractionResult;
 
 /// Results of a finished run.
@@ -61,7 +61,7 @@ pub fn FeatureExtractionResults(result: FeatureExtractionResult) -> impl IntoVie
                 </span>
                 " validation accuracy on " {validation_photos} " photos the head never saw"
             </p>
-            <p data-testid="verdict">{verdict(accuracy)}</p>
+            <p data-testid="verdict">{FEATURE_EXTRACTION.verdict(accuracy)}</p>
             <p class="timings" data-testid="timings">
                 "Trained on " {result.train_photos} " photos with the " {result.backend.clone()}
                 " backend. Feature extraction: " {format!("{:.1}", result.feature_seconds)} " s ("

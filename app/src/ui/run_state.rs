@@ -9,11 +9,21 @@ use web_sys::{ErrorEvent, MessageEvent, Worker};
 
 use crate::protocol::{
     BackendInfo, DownloadProgress, ExtractionProgress, FeatureExtractionResult,
-    FeatureExtractionRun, FromWorker, ToWorker,
+    FeatureExtractionRun, FromWorker, ModelCheck, ModelCheckResult, ScratchResult, ScratchRun,
+    SweepPoint, ToWorker,
 };
 
 /// Script that Trunk generates to load the worker's wasm.
 const WORKER_SCRIPT: &str = "./worker_loader.js";
+
+/// The lesson a run belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lesson {
+    /// Lesson 01: a CNN from scratch.
+    Scratch,
+    /// Lesson 02: feature extraction.
+    FeatureExtraction,
+}
 
 /// Signals describing the current run; cheap to copy into components.
 #[derive(Clone, Copy)]
@@ -22,6 +32,8 @@ pub struct RunState {
     pub worker_ready: RwSignal<bool>,
     /// A run is in progress.
     pub running: RwSignal<bool>,
+    /// The lesson of the current or last run.
+    pub lesson: RwSignal<Option<Lesson>>,
     /// Backend of the current or last run.
     pub backend: RwSignal<Option<BackendInfo>>,
     /// What the worker is doing.
@@ -34,10 +46,20 @@ pub struct RunState {
     pub epochs: RwSignal<Vec<EpochReport>>,
     /// Non-fatal problems of the current run.
     pub warnings: RwSignal<Vec<String>>,
-    /// The last finished run.
+    /// The last finished lesson 02 run.
     pub result: RwSignal<Option<FeatureExtractionResult>>,
+    /// The last finished lesson 01 run.
+    pub scratch_result: RwSignal<Option<ScratchResult>>,
+    /// Points of the lesson 01 dataset-size sweep so far.
+    pub sweep: RwSignal<Vec<SweepPoint>>,
     /// Why the last run failed.
     pub error: RwSignal<Option<String>>,
+    /// What the check of a loaded model file is doing (`None` when idle).
+    pub model_progress: RwSignal<Option<String>>,
+    /// The last loaded model's measurement.
+    pub model_checked: RwSignal<Option<ModelCheckResult>>,
+    /// Why the last loaded model could not be used.
+    pub model_error: RwSignal<Option<String>>,
     worker: StoredValue<Option<Worker>, LocalStorage>,
 }
 
@@ -47,6 +69,7 @@ impl RunState {
         let state = Self {
             worker_ready: RwSignal::new(false),
             running: RwSignal::new(false),
+            lesson: RwSignal::new(None),
             backend: RwSignal::new(None),
             phase: RwSignal::new(String::new()),
             download: RwSignal::new(DownloadProgress::default()),
@@ -54,7 +77,12 @@ impl RunState {
             epochs: RwSignal::new(Vec::new()),
             warnings: RwSignal::new(Vec::new()),
             result: RwSignal::new(None),
+            scratch_result: RwSignal::new(None),
+            sweep: RwSignal::new(Vec::new()),
             error: RwSignal::new(None),
+            model_progress: RwSignal::new(None),
+            model_checked: RwSignal::new(None),
+            model_error: RwSignal::new(None),
             worker: StoredValue::new_local(None),
         };
         match Worker::new(WORKER_SCRIPT) {
@@ -112,6 +140,26 @@ impl RunState {
                 self.running.set(false);
                 self.error.set(Some(reason));
             }
+            FromWorker::EpochsCleared => self.epochs.set(Vec::new()),
+            FromWorker::ScratchFinished(result) => {
+                self.phase
+                    .set("Trained: the dataset-size sweep follows".into());
+                self.scratch_result.set(Some(*result));
+            }
+            FromWorker::Sweep(point) => self.sweep.update(|points| points.push(point)),
+            FromWorker::SweepDone => {
+                self.running.set(false);
+                self.phase.set("Done".into());
+            }
+            FromWorker::ModelProgress(text) => self.model_progress.set(Some(text)),
+            FromWorker::ModelChecked(result) => {
+                self.model_progress.set(None);
+                self.model_checked.set(Some(*result));
+            }
+            FromWorker::ModelRefused(reason) => {
+                self.model_progress.set(None);
+                self.model_error.set(Some(reason));
+            }
         }
     }
 
@@ -129,17 +177,50 @@ impl RunState {
         });
     }
 
-    /// Starts lesson 02, clearing the previous run's charts.
-    pub fn start_feature_extraction(&self, request: FeatureExtractionRun) {
+    /// Clears the previous run's progress for a new run of `lesson`.
+    fn begin(&self, lesson: Lesson) {
         self.running.set(true);
+        self.lesson.set(Some(lesson));
         self.epochs.set(Vec::new());
         self.warnings.set(Vec::new());
-        self.result.set(None);
         self.error.set(None);
         self.download.set(DownloadProgress::default());
         self.extraction.set(ExtractionProgress::default());
         self.phase.set("Starting".into());
+    }
+
+    /// Starts lesson 01, clearing its previous result and sweep.
+    pub fn start_scratch(&self, request: ScratchRun) {
+        self.begin(Lesson::Scratch);
+        self.scratch_result.set(None);
+        self.sweep.set(Vec::new());
+        self.send(&ToWorker::StartScratch(request));
+    }
+
+    /// Starts lesson 02, clearing the previous run's charts.
+    pub fn start_feature_extraction(&self, request: FeatureExtractionRun) {
+        self.begin(Lesson::FeatureExtraction);
+        self.result.set(None);
         self.send(&ToWorker::StartFeatureExtraction(request));
+    }
+
+    /// Whether the current or last run is of `lesson`.
+    pub fn is_lesson(&self, lesson: Lesson) -> bool {
+        self.lesson.get() == Some(lesson)
+    }
+
+    /// Loads a trained-model file in the worker and measures it on the validation photos.
+    pub fn check_model(&self, request: ModelCheck) {
+        self.model_checked.set(None);
+        self.model_error.set(None);
+        self.model_progress
+            .set(Some(format!("Reading {}", request.file_name)));
+        self.send(&ToWorker::CheckModel(request));
+    }
+
+    /// Whether the worker is busy with a lesson run or a model check.
+    pub fn busy(&self) -> bool {
+        self.running.get() || self.model_progress.get().is_some()
     }
 
     /// Asks the worker to stop after its current step.

@@ -18,6 +18,8 @@ pub struct UrlOptions {
     pub epochs: Option<usize>,
     /// `simulate_device_loss_at_epoch=N` (tests only).
     pub simulate_device_loss_at_epoch: Option<usize>,
+    /// `sweep=10,25,50`: photos per class of lesson 01's smaller sweep runs.
+    pub sweep_per_class: Option<Vec<usize>>,
 }
 
 impl UrlOptions {
@@ -37,6 +39,11 @@ impl UrlOptions {
             validation_per_class: number("val_per_class"),
             epochs: number("epochs"),
             simulate_device_loss_at_epoch: number("simulate_device_loss_at_epoch"),
+            sweep_per_class: params.get("sweep").map(|list| {
+                list.split(',')
+                    .filter_map(|n| n.trim().parse().ok())
+                    .collect()
+            }),
         }
     }
 }

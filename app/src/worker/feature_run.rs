@@ -11,7 +11,11 @@ use transfer_lab_model::head::{HeadSnapshot, HeadTrainer, TrainError};
 use transfer_lab_model::mobilenet_v2::{FEATURE_WIDTH, MobileNetV2};
 use transfer_lab_model::photo::to_input_u8;
 use transfer_lab_model::shards::{
-    DatasetManifest, ModelsIndex, SPLIT_VALIDATION, SUBSET_LESSON, ShardEntry, decode_shard,
+    DatasetManifest, ModelEntry, ModelsIndex, SPLIT_VALIDATION, SUBSET_LESSON, ShardEntry,
+    decode_shard,
+};
+use transfer_lab_model::trained_model::{
+    BackboneRef, ModelKind, TrainedModelInfo, TrainingRecord, head_parameters, write_model_file,
 };
 use transfer_lab_model::weights::WebWeights;
 
@@ -299,6 +303,7 @@ pub async fn run(
         .evaluate(&state.validation, classes)
         .await
         .map_err(|e| RunError::Failed(e.to_string()))?;
+    let model_file = model_file(&trainer, model, &manifest, &state, validation.accuracy).await?;
     log::info!("lesson 02 finished in {:.1} s", now_seconds() - started);
     Ok(FeatureExtractionResult {
         classes: manifest.classes.clone(),
@@ -312,7 +317,46 @@ pub async fn run(
         backend: state.backend.info.name.clone(),
         bytes_downloaded: progress.bytes_done,
         stopped_early: stop.get(),
+        model_file,
     })
+}
+
+/// The trained head as a trained-model file that the student can download.
+async fn model_file(
+    trainer: &HeadTrainer,
+    backbone: &ModelEntry,
+    manifest: &DatasetManifest,
+    state: &RunState,
+    validation_accuracy: f32,
+) -> Result<Vec<u8>, RunError> {
+    let snapshot = trainer
+        .snapshot()
+        .await
+        .map_err(|e| RunError::Failed(e.to_string()))?;
+    let config = trainer.config();
+    let info = TrainedModelInfo {
+        kind: ModelKind::FeatureExtraction {
+            backbone: BackboneRef::from(backbone),
+        },
+        training: TrainingRecord {
+            lesson: "02".into(),
+            epochs: snapshot.epochs_done,
+            learning_rate: config.learning_rate,
+            batch_size: config.batch_size,
+            seed: config.seed,
+            train_photos: state.train.len(),
+            validation_photos: state.validation.len(),
+            validation_accuracy: (!state.validation.is_empty()).then_some(validation_accuracy),
+            trained_with: format!("browser, {} backend", state.backend.info.name),
+        },
+    };
+    write_model_file(
+        info,
+        manifest.classes.clone(),
+        state.weights.preprocessing().clone(),
+        head_parameters(&snapshot),
+    )
+    .map_err(|e| RunError::Failed(format!("the trained model could not be saved: {e}")))
 }
 
 /// The attribution line of each named photo (CC BY asks for credit wherever a photo is used).

@@ -3,6 +3,8 @@
 mod backend;
 mod feature_run;
 mod fetch;
+mod model_check;
+mod scratch_run;
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -48,6 +50,27 @@ pub fn start() {
                     match feature_run::run(request, report, stop).await {
                         Ok(result) => post(FromWorker::Finished(Box::new(result))),
                         Err(RunError::Failed(reason)) => post(FromWorker::Failed(reason)),
+                    }
+                });
+            }
+            Ok(ToWorker::StartScratch(request)) => {
+                stop.set(false);
+                let stop = stop.clone();
+                let report: Report = Rc::new(post);
+                wasm_bindgen_futures::spawn_local(async move {
+                    if let Err(RunError::Failed(reason)) =
+                        scratch_run::run(request, report, stop).await
+                    {
+                        post(FromWorker::Failed(reason));
+                    }
+                });
+            }
+            Ok(ToWorker::CheckModel(request)) => {
+                let report: Report = Rc::new(post);
+                wasm_bindgen_futures::spawn_local(async move {
+                    match model_check::check(request, report).await {
+                        Ok(result) => post(FromWorker::ModelChecked(Box::new(result))),
+                        Err(reason) => post(FromWorker::ModelRefused(reason)),
                     }
                 });
             }

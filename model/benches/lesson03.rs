@@ -1,0 +1,279 @@
+//! Lesson 03 natively on the CPU (flex) backend: the lesson 02 head first, then fine-tuning of
+//! the backbone's top from it with the browser's defaults; validation accuracy of both, the
+//! boundary cache's memory and the time of one fine-tuning epoch with and without the cache.
+//!
+//! `cargo bench -p transfer-lab-model --bench lesson03 [-- --full] [--lr-x100] [--sweep]
+//! [--boundary N] [--learning-rate R] [--no-augment] [--skip-uncached]` after
+//! `transfer-lab prepare`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use transfer_lab_model::features::FeatureSet;
+use transfer_lab_model::fine_tune::{
+    BoundaryCache, FineTuneConfig, FineTuner, cache_boundary, stage_parameters, trainable_fraction,
+};
+use transfer_lab_model::head::{HeadSnapshot, HeadTrainer, HeadTrainingConfig};
+use transfer_lab_model::mobilenet_v2::{FEATURE_WIDTH, MobileNetV2};
+use transfer_lab_model::prepared::PreparedAssets;
+
+type Error = Box<dyn std::error::Error>;
+
+/// The value after `--name` on the command line.
+fn option(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn flag(name: &str) -> bool {
+    std::env::args().any(|a| a == name)
+}
+
+fn main() -> Result<(), Error> {
+    let full = flag("--full");
+    let generated = option("--generated")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../public/generated"));
+    let assets = PreparedAssets::open(&generated)?;
+    let (weights, _) = assets.weights("mobilenet_v2")?;
+    let device = Device::flex();
+    let backbone = MobileNetV2::from_weights(&weights, &device)?;
+    let photos = assets.load_photos(full, weights.preprocessing().input_size)?;
+    let classes = photos.classes.len();
+
+    let mut config = FineTuneConfig::default();
+    if let Some(block) = option("--boundary") {
+        config.first_trainable_block = block.parse()?;
+    }
+    if let Some(rate) = option("--learning-rate") {
+        config.learning_rate = rate.parse()?;
+    }
+    if let Some(epochs) = option("--epochs") {
+        config.epochs = epochs.parse()?;
+    }
+    if flag("--no-augment") {
+        config.augment = false;
+    }
+    if flag("--lr-x100") {
+        config.learning_rate *= 100.0;
+    }
+    let block = config.first_trainable_block;
+
+    println!(
+        "lesson 03 natively, CPU (flex) backend, {} subset: {} train, {} validation photos",
+        if full { "full" } else { "lesson" },
+        photos.train.len(),
+        photos.validation.len()
+    );
+    let stages = stage_parameters(block, classes);
+    let trainable: usize = stages
+        .iter()
+        .filter(|s| s.trains)
+        .map(|s| s.parameters)
+        .sum();
+    println!(
+        "  split before block {block}: {:.1}% of the backbone's parameters train \
+         ({trainable} parameters with the head)",
+        100.0 * trainable_fraction(block)
+    );
+
+    let started = Instant::now();
+    let preprocessing = weights.preprocessing();
+    let train = pollster::block_on(cache_boundary(
+        &backbone,
+        &photos.train,
+        block,
+        config.augment,
+        preprocessing,
+        &device,
+    ))?;
+    let validation = pollster::block_on(cache_boundary(
+        &backbone,
+        &photos.validation,
+        block,
+        false,
+        preprocessing,
+        &device,
+    ))?;
+    println!(
+        "  boundary cache {:?} per photo{}: {:.1} MB train + {:.1} MB validation, filled in {:.1} s",
+        train.shape(),
+        if train.has_flips() {
+            " (and mirrored)"
+        } else {
+            ""
+        },
+        train.bytes() as f64 / 1e6,
+        validation.bytes() as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+
+    // Lesson 02: the head on frozen features, which the cache yields through the frozen top.
+    let started = Instant::now();
+    let train_features = features(&backbone, &train, &device)?;
+    let validation_features = features(&backbone, &validation, &device)?;
+    let head_config = HeadTrainingConfig::default();
+    let mut head = HeadTrainer::new(
+        head_config.clone(),
+        FEATURE_WIDTH,
+        classes,
+        &device.clone().autodiff(),
+    );
+    for _ in 0..head_config.epochs {
+        pollster::block_on(head.run_epoch(&train_features, &validation_features))?;
+    }
+    let lesson02 = pollster::block_on(head.evaluate(&validation_features, classes))?.accuracy;
+    let head = pollster::block_on(head.snapshot())?;
+    println!(
+        "  lesson 02 head: {} epochs in {:.1} s, validation accuracy {lesson02:.4}",
+        head_config.epochs,
+        started.elapsed().as_secs_f64()
+    );
+
+    if flag("--sweep") {
+        return sweep(&backbone, &head, &train, &validation, &config);
+    }
+
+    let (lesson03, cached_seconds) = fine_tune(&backbone, &head, &train, &validation, &config)?;
+    println!(
+        "  lesson 02 -> lesson 03 validation accuracy: {lesson02:.4} -> {lesson03:.4} \
+         ({:+.1} points){}",
+        100.0 * (lesson03 - lesson02),
+        if flag("--lr-x100") {
+            " with the learning rate x100"
+        } else {
+            ""
+        }
+    );
+
+    if !flag("--skip-uncached") {
+        let mut tuner = pollster::block_on(FineTuner::new(
+            config.clone(),
+            &backbone,
+            &head,
+            &device.clone().autodiff(),
+        ))?;
+        let started = Instant::now();
+        pollster::block_on(tuner.run_epoch_from_photos(
+            &backbone,
+            &photos.train,
+            &photos.validation,
+            preprocessing,
+        ))?;
+        let uncached_seconds = started.elapsed().as_secs_f64();
+        println!(
+            "  one epoch: {cached_seconds:.2} s with the boundary cache, {uncached_seconds:.2} s \
+             re-running the frozen part every step = {:.1}x faster",
+            uncached_seconds / cached_seconds
+        );
+    }
+    Ok(())
+}
+
+/// Pooled features of every cached photo through the frozen (pretrained) top.
+fn features(
+    backbone: &MobileNetV2,
+    cache: &BoundaryCache,
+    device: &Device,
+) -> Result<FeatureSet, Error> {
+    let [channels, height, width] = cache.shape();
+    let mut set = FeatureSet::new(FEATURE_WIDTH);
+    let indices: Vec<usize> = (0..cache.len()).collect();
+    for batch in indices.chunks(64) {
+        let values: Vec<f32> = batch
+            .iter()
+            .flat_map(|&i| cache.activations(i, false).iter().copied())
+            .collect();
+        let activations = Tensor::<4>::from_data(
+            TensorData::new(values, [batch.len(), channels, height, width]),
+            device,
+        );
+        let rows = backbone
+            .features_from(activations, cache.first_trainable_block())
+            .into_data()
+            .try_into_vec::<f32>()
+            .map_err(|e| format!("{e:?}"))?;
+        let labels: Vec<usize> = batch.iter().map(|&i| cache.labels()[i]).collect();
+        set.extend(&rows, &labels);
+    }
+    Ok(set)
+}
+
+/// Fine-tunes until early stopping or the last epoch, printing every epoch; returns the
+/// validation accuracy of the kept weights and the mean seconds of one epoch.
+fn fine_tune(
+    backbone: &MobileNetV2,
+    head: &HeadSnapshot,
+    train: &BoundaryCache,
+    validation: &BoundaryCache,
+    config: &FineTuneConfig,
+) -> Result<(f32, f64), Error> {
+    let device = Device::flex().autodiff();
+    let mut tuner = pollster::block_on(FineTuner::new(config.clone(), backbone, head, &device))?;
+    let start = pollster::block_on(tuner.measure(validation))?;
+    println!(
+        "  fine-tuning: learning rate {}, batch {}, patience {}, flips {}; start: validation \
+         accuracy {:.4}",
+        config.learning_rate,
+        config.batch_size,
+        config.patience,
+        config.augment,
+        start.map_or(0.0, |m| m.accuracy)
+    );
+    let started = Instant::now();
+    while !tuner.finished() {
+        let epoch_started = Instant::now();
+        let report = pollster::block_on(tuner.run_epoch(train, validation))?;
+        let validation = report.validation.unwrap_or(report.train);
+        println!(
+            "    epoch {:>2}: train loss {:.4} accuracy {:.4} | validation loss {:.4} accuracy \
+             {:.4} | {:.1} s",
+            report.epoch,
+            report.train.loss,
+            report.train.accuracy,
+            validation.loss,
+            validation.accuracy,
+            epoch_started.elapsed().as_secs_f64()
+        );
+    }
+    let seconds = started.elapsed().as_secs_f64() / tuner.epochs_done().max(1) as f64;
+    let evaluation = pollster::block_on(tuner.evaluate(validation))?;
+    println!(
+        "  kept epoch {:?} of {}{}",
+        tuner.best_epoch(),
+        tuner.epochs_done(),
+        if tuner.stopped_early() {
+            " (stopped early)"
+        } else {
+            ""
+        }
+    );
+    Ok((evaluation.accuracy, seconds))
+}
+
+/// Validation accuracy over a few learning rates: how the defaults were chosen.
+fn sweep(
+    backbone: &MobileNetV2,
+    head: &HeadSnapshot,
+    train: &BoundaryCache,
+    validation: &BoundaryCache,
+    config: &FineTuneConfig,
+) -> Result<(), Error> {
+    let rates: Vec<f64> = match option("--rates") {
+        Some(list) => list.split(',').map(str::parse).collect::<Result<_, _>>()?,
+        None => vec![1e-5, 3e-5, 1e-4],
+    };
+    for learning_rate in rates {
+        let config = FineTuneConfig {
+            learning_rate,
+            patience: config.epochs,
+            ..config.clone()
+        };
+        let (accuracy, _) = fine_tune(backbone, head, train, validation, &config)?;
+        println!("  learning rate {learning_rate}: best validation accuracy {accuracy:.4}");
+    }
+    Ok(())
+}
