@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks of lessons 01-03: natively on the CPU (flex) backend (cargo bench), then lessons
-# 01 and 02 in headless Chromium's tab on the CPU backend and on WebGPU. Prints figures; run after scripts/setup.sh and a trunk build
+# 01 to 03 in headless Chromium's tab on the CPU backend and on WebGPU. Prints figures; run after scripts/setup.sh and a trunk build
 # (scripts/serve.sh or scripts/test.sh leave one in dist/).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,3 +18,4 @@ fi
 echo "==> in the browser tab (headless Chromium)"
 node e2e/bench-lesson01.mjs
 node e2e/bench.mjs
+node e2e/bench-lesson03.mjs

@@ -25,6 +25,13 @@ pub const FEATURE_EXTRACTION: Claim = Claim {
     advice: "Try more epochs or the full training split.",
 };
 
+/// The course's claim for fine-tuning the top of the backbone.
+pub const FINE_TUNING: Claim = Claim {
+    low: 0.92,
+    high: 0.95,
+    advice: "Try the full training split, or move the boundary one block lower.",
+};
+
 /// A fraction as a percentage with one decimal.
 pub fn percent(value: f32) -> String {
     format!("{:.1}%", value * 100.0)
@@ -55,6 +62,8 @@ mod tests {
         assert!(FEATURE_EXTRACTION.verdict(0.95).starts_with("Above"));
         assert!(SCRATCH.verdict(0.5).starts_with("Within"));
         assert!(SCRATCH.verdict(0.3).contains("augmentation"));
+        assert!(FINE_TUNING.verdict(0.93).starts_with("Within"));
+        assert!(FINE_TUNING.verdict(0.9).contains("boundary"));
         assert_eq!(percent(0.865), "86.5%");
     }
 }

@@ -1,7 +1,8 @@
 //! Messages between the page and the training worker, sent as JSON strings.
 
 use serde::{Deserialize, Serialize};
-use transfer_lab_model::head::{EpochReport, HeadTrainingConfig};
+use transfer_lab_model::fine_tune::FineTuneConfig;
+use transfer_lab_model::head::{EpochReport, HeadSnapshot, HeadTrainingConfig};
 use transfer_lab_model::metrics::Evaluation;
 use transfer_lab_model::scratch_cnn::ScratchTrainingConfig;
 
@@ -81,6 +82,119 @@ pub struct ScratchResult {
     pub stopped_early: bool,
 }
 
+/// A lesson 03 run: lesson 02's head on the frozen backbone first, then fine-tuning of the
+/// backbone's top together with that head, from a cache of the activations at the boundary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FineTuneRun {
+    /// Backend preference.
+    pub backend: BackendChoice,
+    /// At most this many training photos per class (a reduced subset), if set.
+    pub train_per_class: Option<usize>,
+    /// At most this many validation photos per class, if set.
+    pub validation_per_class: Option<usize>,
+    /// The lesson 02 head that fine-tuning starts from, when lesson 02 has run in this tab;
+    /// otherwise the run trains one first with `head_training`.
+    pub start_head: Option<HeadSnapshot>,
+    /// How to train the lesson 02 head when `start_head` is `None`.
+    pub head_training: HeadTrainingConfig,
+    /// Fine-tuning hyper-parameters (boundary, learning rate, early stopping, flips).
+    pub fine_tuning: FineTuneConfig,
+    /// Base address of the generated assets, e.g. `generated/`.
+    pub assets_base: String,
+}
+
+/// A follow-up run on the caches of the last lesson 03 run.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum FineTuneExperiment {
+    /// Fine-tune again from the lesson 02 head with the learning rate times `factor`, for
+    /// `epochs` epochs without early stopping, to show what a large learning rate does.
+    LargeLearningRate {
+        /// Multiplier of the run's learning rate.
+        factor: f64,
+        /// Epochs to run.
+        epochs: usize,
+    },
+    /// Time one epoch with the boundary cache and one re-running the frozen part every step.
+    CacheSpeed,
+}
+
+/// Where a lesson 03 run starts: the lesson 02 model it fine-tunes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FineTuneStart {
+    /// Validation accuracy of the lesson 02 head on the frozen backbone.
+    pub lesson02_accuracy: f32,
+    /// Validation loss of the same.
+    pub lesson02_loss: f32,
+    /// Epochs the lesson 02 head trained.
+    pub head_epochs: usize,
+    /// Seconds the lesson 02 head trained (0 when it came from this tab's lesson 02 run).
+    pub head_seconds: f64,
+    /// Whether the head is the one this tab's lesson 02 run trained.
+    pub from_lesson02_run: bool,
+}
+
+/// Final outcome of a lesson 03 run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FineTuneResult {
+    /// Class names, in label order.
+    pub classes: Vec<String>,
+    /// The lesson 02 model the run started from.
+    pub start: FineTuneStart,
+    /// Evaluation of the kept (best) weights on the validation photos.
+    pub validation: Evaluation,
+    /// Names of the validation photos, in evaluation order.
+    pub validation_photos: Vec<String>,
+    /// Author and license line of each validation photo, in the same order.
+    pub validation_credits: Vec<String>,
+    /// The fine-tuning settings used.
+    pub config: FineTuneConfig,
+    /// Epochs run.
+    pub epochs_done: usize,
+    /// The 1-based epoch whose weights are kept.
+    pub best_epoch: Option<usize>,
+    /// Whether early stopping ended the run.
+    pub early_stopped: bool,
+    /// Whether the student stopped the run.
+    pub stopped_by_student: bool,
+    /// Training photos used.
+    pub train_photos: usize,
+    /// Bytes of the boundary cache (training and validation activations).
+    pub cache_bytes: usize,
+    /// Seconds spent filling the boundary cache (downloads included).
+    pub cache_seconds: f64,
+    /// Mean seconds of one fine-tuning epoch.
+    pub seconds_per_epoch: f64,
+    /// Backend that finished the run.
+    pub backend: String,
+    /// The fine-tuned model as a trained-model file, ready to download.
+    pub model_file: Vec<u8>,
+}
+
+/// Outcome of a [`FineTuneExperiment`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ExperimentResult {
+    /// The large-learning-rate run.
+    LargeLearningRate {
+        /// The learning rate used.
+        learning_rate: f64,
+        /// Validation accuracy before the first epoch (the lesson 02 model).
+        start_accuracy: f32,
+        /// Every epoch, in order.
+        epochs: Vec<EpochReport>,
+    },
+    /// The cache timing.
+    CacheSpeed {
+        /// Seconds of one epoch from the boundary cache.
+        cached_seconds: f64,
+        /// Seconds of one epoch that runs the frozen part on every batch.
+        uncached_seconds: f64,
+        /// Training photos of the epoch.
+        photos: usize,
+        /// Backend that ran both.
+        backend: String,
+    },
+}
+
 /// Page -> worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ToWorker {
@@ -88,6 +202,10 @@ pub enum ToWorker {
     StartFeatureExtraction(FeatureExtractionRun),
     /// Start lesson 01.
     StartScratch(ScratchRun),
+    /// Start lesson 03.
+    StartFineTuning(FineTuneRun),
+    /// Run an experiment on the last lesson 03 run's caches.
+    FineTuneExperiment(FineTuneExperiment),
     /// Load a trained-model file and measure it on the validation photos.
     CheckModel(ModelCheck),
     /// Stop after the current step, keeping what was computed.
@@ -160,6 +278,8 @@ pub struct FeatureExtractionResult {
     pub stopped_early: bool,
     /// The trained model as a trained-model file, ready to download.
     pub model_file: Vec<u8>,
+    /// The trained head, which lesson 03 fine-tunes from.
+    pub head: HeadSnapshot,
 }
 
 /// A request to check a trained-model file on this tab's validation photos.
@@ -229,6 +349,16 @@ pub enum FromWorker {
     Sweep(SweepPoint),
     /// The sweep is over (finished or stopped).
     SweepDone,
+    /// Lesson 03's starting point (the lesson 02 head) is trained and measured.
+    FineTuneStarted(FineTuneStart),
+    /// The lesson 03 run finished.
+    FineTuneFinished(Box<FineTuneResult>),
+    /// One epoch of an experiment.
+    ExperimentEpoch(EpochReport),
+    /// An experiment finished.
+    ExperimentFinished(Box<ExperimentResult>),
+    /// An experiment could not run, explained in plain words.
+    ExperimentFailed(String),
     /// What the model check is doing, in plain words.
     ModelProgress(String),
     /// A loaded model was measured.
@@ -268,5 +398,26 @@ mod tests {
         });
         let back: ToWorker = serde_json::from_str(&message.to_json()).unwrap();
         assert_eq!(back, message);
+    }
+
+    #[test]
+    fn lesson03_messages_survive_the_json_round_trip() {
+        let message = ToWorker::StartFineTuning(FineTuneRun {
+            backend: BackendChoice::Auto,
+            train_per_class: Some(4),
+            validation_per_class: Some(2),
+            start_head: None,
+            head_training: HeadTrainingConfig::default(),
+            fine_tuning: FineTuneConfig::default(),
+            assets_base: "generated/".into(),
+        });
+        let back: ToWorker = serde_json::from_str(&message.to_json()).unwrap();
+        assert_eq!(back, message);
+        let experiment = ToWorker::FineTuneExperiment(FineTuneExperiment::LargeLearningRate {
+            factor: 100.0,
+            epochs: 3,
+        });
+        let back: ToWorker = serde_json::from_str(&experiment.to_json()).unwrap();
+        assert_eq!(back, experiment);
     }
 }

@@ -281,12 +281,29 @@ fn train_head(
         train.len() + validation.len(),
         seconds.features
     );
+    train_head_on(
+        (train, validation),
+        photos.classes.len(),
+        config,
+        photos_per_second,
+        seconds,
+    )
+}
+
+/// Trains lesson 02's head on features already extracted.
+fn train_head_on(
+    (train, validation): (FeatureSet, FeatureSet),
+    classes: usize,
+    config: HeadTrainingConfig,
+    photos_per_second: f64,
+    seconds: &mut PhaseSeconds,
+) -> Result<HeadRun> {
     let started = Instant::now();
     let mut trainer = HeadTrainer::new(
         config.clone(),
         FEATURE_WIDTH,
-        photos.classes.len(),
-        &device.autodiff(),
+        classes,
+        &Device::flex().autodiff(),
     );
     let epochs = run_epochs(config.epochs, || {
         pollster::block_on(trainer.run_epoch(&train, &validation))
@@ -421,17 +438,6 @@ fn fine_tuning(args: &TrainArgs, out: PathBuf) -> Result<TrainSummary> {
     seconds.load = load_seconds;
     let classes = photos.classes.len();
 
-    eprintln!("lesson 02 first: the head on frozen features");
-    let head_config = HeadTrainingConfig {
-        seed: args.seed,
-        ..HeadTrainingConfig::default()
-    };
-    let mut head_seconds = PhaseSeconds::default();
-    let head = train_head(&backbone, &weights, &photos, head_config, &mut head_seconds)?;
-    let lesson02 = pollster::block_on(head.trainer.evaluate(&head.validation, classes))?;
-    let snapshot = pollster::block_on(head.trainer.snapshot())?;
-    eprintln!("lesson 02 validation accuracy: {:.4}", lesson02.accuracy);
-
     let defaults = FineTuneConfig::default();
     let config = FineTuneConfig {
         epochs: args.epochs.unwrap_or(defaults.epochs),
@@ -467,11 +473,37 @@ fn fine_tuning(args: &TrainArgs, out: PathBuf) -> Result<TrainSummary> {
         false,
         "validation photos",
     )?;
-    seconds.features = head_seconds.features + started.elapsed().as_secs_f64();
-    eprintln!(
-        "boundary cache: {:.1} MB",
-        (train.bytes() + validation.bytes()) as f64 / 1e6
+    // Lesson 02's features come from the cache through the frozen top: no second full pass.
+    let device = Device::flex();
+    let features = (
+        pollster::block_on(train.pooled_features(&backbone, &device))?,
+        pollster::block_on(validation.pooled_features(&backbone, &device))?,
     );
+    seconds.features = started.elapsed().as_secs_f64();
+    let passes = train.len() * if train.has_flips() { 2 } else { 1 } + validation.len();
+    let photos_per_second = passes as f64 / seconds.features.max(1e-9);
+    eprintln!(
+        "boundary cache: {:.1} MB; {passes} photos through the frozen blocks, {:.1} photos/s",
+        (train.bytes() + validation.bytes()) as f64 / 1e6,
+        photos_per_second
+    );
+
+    eprintln!("lesson 02 first: the head on frozen features");
+    let head_config = HeadTrainingConfig {
+        seed: args.seed,
+        ..HeadTrainingConfig::default()
+    };
+    let mut head_seconds = PhaseSeconds::default();
+    let head = train_head_on(
+        features,
+        classes,
+        head_config,
+        photos_per_second,
+        &mut head_seconds,
+    )?;
+    let lesson02 = pollster::block_on(head.trainer.evaluate(&head.validation, classes))?;
+    let snapshot = pollster::block_on(head.trainer.snapshot())?;
+    eprintln!("lesson 02 validation accuracy: {:.4}", lesson02.accuracy);
 
     let started = Instant::now();
     let device = Device::flex().autodiff();

@@ -5,12 +5,15 @@
 //! `cargo bench -p transfer-lab-model --bench lesson03 [-- --full] [--lr-x100] [--sweep]
 //! [--boundary N] [--learning-rate R] [--no-augment] [--skip-uncached]` after
 //! `transfer-lab prepare`.
+//!
+//! `-- --unseen` compares settings honestly: it trains on the lesson subset, lets early stopping
+//! pick the epoch on the lesson's 200 validation photos, and reports accuracy on the 461 extra
+//! validation photos that no choice was made on.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use burn::tensor::{Device, Tensor, TensorData};
-use transfer_lab_model::features::FeatureSet;
+use burn::tensor::Device;
 use transfer_lab_model::fine_tune::{
     BoundaryCache, FineTuneConfig, FineTuner, cache_boundary, stage_parameters, trainable_fraction,
 };
@@ -33,6 +36,9 @@ fn flag(name: &str) -> bool {
 }
 
 fn main() -> Result<(), Error> {
+    if flag("--unseen") {
+        return unseen();
+    }
     let full = flag("--full");
     let generated = option("--generated")
         .map(PathBuf::from)
@@ -113,8 +119,8 @@ fn main() -> Result<(), Error> {
 
     // Lesson 02: the head on frozen features, which the cache yields through the frozen top.
     let started = Instant::now();
-    let train_features = features(&backbone, &train, &device)?;
-    let validation_features = features(&backbone, &validation, &device)?;
+    let train_features = pollster::block_on(train.pooled_features(&backbone, &device))?;
+    let validation_features = pollster::block_on(validation.pooled_features(&backbone, &device))?;
     let head_config = HeadTrainingConfig::default();
     let mut head = HeadTrainer::new(
         head_config.clone(),
@@ -171,35 +177,6 @@ fn main() -> Result<(), Error> {
         );
     }
     Ok(())
-}
-
-/// Pooled features of every cached photo through the frozen (pretrained) top.
-fn features(
-    backbone: &MobileNetV2,
-    cache: &BoundaryCache,
-    device: &Device,
-) -> Result<FeatureSet, Error> {
-    let [channels, height, width] = cache.shape();
-    let mut set = FeatureSet::new(FEATURE_WIDTH);
-    let indices: Vec<usize> = (0..cache.len()).collect();
-    for batch in indices.chunks(64) {
-        let values: Vec<f32> = batch
-            .iter()
-            .flat_map(|&i| cache.activations(i, false).iter().copied())
-            .collect();
-        let activations = Tensor::<4>::from_data(
-            TensorData::new(values, [batch.len(), channels, height, width]),
-            device,
-        );
-        let rows = backbone
-            .features_from(activations, cache.first_trainable_block())
-            .into_data()
-            .try_into_vec::<f32>()
-            .map_err(|e| format!("{e:?}"))?;
-        let labels: Vec<usize> = batch.iter().map(|&i| cache.labels()[i]).collect();
-        set.extend(&rows, &labels);
-    }
-    Ok(set)
 }
 
 /// Fine-tunes until early stopping or the last epoch, printing every epoch; returns the
@@ -274,6 +251,148 @@ fn sweep(
         };
         let (accuracy, _) = fine_tune(backbone, head, train, validation, &config)?;
         println!("  learning rate {learning_rate}: best validation accuracy {accuracy:.4}");
+    }
+    Ok(())
+}
+
+/// Accuracy on photos that neither training nor early stopping saw, for lesson 02 and for a few
+/// fine-tuning settings (`--configs block:rate:patience:epochs,...`).
+fn unseen() -> Result<(), Error> {
+    let generated = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../public/generated");
+    let assets = PreparedAssets::open(&generated)?;
+    let (weights, _) = assets.weights("mobilenet_v2")?;
+    let device = Device::flex();
+    let backbone = MobileNetV2::from_weights(&weights, &device)?;
+    let size = weights.preprocessing().input_size;
+    let all = assets.load_photos(true, size)?;
+    let lesson: std::collections::HashSet<&str> = assets
+        .manifest()
+        .photos
+        .iter()
+        .filter(|p| p.subset == transfer_lab_model::shards::SUBSET_LESSON)
+        .map(|p| p.name.as_str())
+        .collect();
+    let pick = |set: &transfer_lab_model::photo_set::PhotoSet, names: &[String], want: bool| {
+        let mut picked = transfer_lab_model::photo_set::PhotoSet::new(size);
+        for (i, name) in names.iter().enumerate() {
+            if lesson.contains(name.as_str()) == want {
+                picked.push(set.photo(i), set.labels()[i]);
+            }
+        }
+        picked
+    };
+    // `--train-full`: every training photo, not only the lesson subset's.
+    let train_photos = if flag("--train-full") {
+        all.train.clone()
+    } else {
+        pick(&all.train, &all.train_names, true)
+    };
+    let select_photos = pick(&all.validation, &all.validation_names, true);
+    let unseen_photos = pick(&all.validation, &all.validation_names, false);
+    println!(
+        "unseen comparison: {} train, {} for early stopping, {} unseen",
+        train_photos.len(),
+        select_photos.len(),
+        unseen_photos.len()
+    );
+    let configs: Vec<(usize, f64, usize, usize)> = option("--configs")
+        .unwrap_or_else(|| "17:1e-4:4:15,17:3e-5:15:15,17:3e-4:4:15,16:1e-4:4:15".into())
+        .split(',')
+        .map(|c| {
+            let parts: Vec<&str> = c.split(':').collect();
+            Ok((
+                parts[0].parse()?,
+                parts[1].parse()?,
+                parts[2].parse()?,
+                parts[3].parse()?,
+            ))
+        })
+        .collect::<Result<_, Error>>()?;
+    let preprocessing = weights.preprocessing();
+    let mut caches = std::collections::HashMap::new();
+    for &(block, ..) in &configs {
+        if caches.contains_key(&block) {
+            continue;
+        }
+        let started = Instant::now();
+        let fill = |photos, flips| {
+            pollster::block_on(cache_boundary(
+                &backbone,
+                photos,
+                block,
+                flips,
+                preprocessing,
+                &device,
+            ))
+        };
+        let sets = (
+            fill(&train_photos, true)?,
+            fill(&select_photos, false)?,
+            fill(&unseen_photos, false)?,
+        );
+        println!(
+            "  caches for block {block} in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        caches.insert(block, sets);
+    }
+    let (train, select, unseen) = &caches[&configs[0].0];
+    let classes = all.classes.len();
+    let features =
+        |cache: &BoundaryCache| pollster::block_on(cache.pooled_features(&backbone, &device));
+    let (train_features, select_features, unseen_features) =
+        (features(train)?, features(select)?, features(unseen)?);
+    let head_config = HeadTrainingConfig {
+        epochs: option("--head-epochs").map_or(Ok(30), |e| e.parse())?,
+        ..HeadTrainingConfig::default()
+    };
+    let mut head = HeadTrainer::new(
+        head_config.clone(),
+        FEATURE_WIDTH,
+        classes,
+        &device.clone().autodiff(),
+    );
+    for epoch in 1..=head_config.epochs {
+        pollster::block_on(head.run_epoch(&train_features, &select_features))?;
+        if epoch % 10 == 0 {
+            let unseen = pollster::block_on(head.evaluate(&unseen_features, classes))?.accuracy;
+            println!("  lesson 02 head, epoch {epoch}: unseen {unseen:.4}");
+        }
+    }
+    let lesson02_select = pollster::block_on(head.evaluate(&select_features, classes))?.accuracy;
+    let lesson02_unseen = pollster::block_on(head.evaluate(&unseen_features, classes))?.accuracy;
+    println!("  lesson 02: selection {lesson02_select:.4}, unseen {lesson02_unseen:.4}");
+    let head = pollster::block_on(head.snapshot())?;
+    for (block, learning_rate, patience, epochs) in configs {
+        let (train, select, unseen) = &caches[&block];
+        let config = FineTuneConfig {
+            first_trainable_block: block,
+            learning_rate,
+            patience,
+            epochs,
+            ..FineTuneConfig::default()
+        };
+        let mut tuner = pollster::block_on(FineTuner::new(
+            config,
+            &backbone,
+            &head,
+            &device.clone().autodiff(),
+        ))?;
+        let mut line = String::new();
+        while !tuner.finished() {
+            pollster::block_on(tuner.run_epoch(train, select))?;
+            let now = pollster::block_on(tuner.measure(unseen))?.map_or(0.0, |m| m.accuracy);
+            line.push_str(&format!(" {now:.3}"));
+        }
+        let kept = pollster::block_on(tuner.evaluate(unseen))?.accuracy;
+        println!(
+            "  block {block} rate {learning_rate} patience {patience}: best epoch {:?} of {}, \
+             selection {:.4}, unseen {kept:.4} ({:+.1} points); unseen per epoch:{line}",
+            tuner.best_epoch(),
+            tuner.epochs_done(),
+            tuner.best_validation_accuracy().unwrap_or(0.0),
+            100.0 * (kept - lesson02_unseen)
+        );
     }
     Ok(())
 }

@@ -20,6 +20,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use crate::features::FeatureSet;
 use crate::head::{EpochReport, HeadSnapshot, PassMetrics, TrainError, read_f32, read_i64};
 use crate::metrics::{Evaluation, evaluate_predictions};
 use crate::mobilenet_v2::{
@@ -356,6 +357,26 @@ impl BoundaryCache {
             _ => &self.values,
         };
         &values[index * len..(index + 1) * len]
+    }
+
+    /// Pooled features `[len, 1280]` of every cached photo (not the mirrored ones) through the
+    /// frozen, pretrained top of `backbone` on `device` (a plain device): exactly what lesson 02's
+    /// head trains on, without running the lower part of the backbone again.
+    pub async fn pooled_features(
+        &self,
+        backbone: &MobileNetV2,
+        device: &Device,
+    ) -> Result<FeatureSet, TrainError> {
+        let mut set = FeatureSet::new(FEATURE_WIDTH);
+        let indices: Vec<usize> = (0..self.len()).collect();
+        for batch in indices.chunks(MEASURE_BATCH) {
+            let activations = self.batch(batch, &[], device);
+            let rows =
+                read_f32(backbone.features_from(activations, self.first_trainable_block)).await?;
+            let labels: Vec<usize> = batch.iter().map(|&i| self.labels[i]).collect();
+            set.extend(&rows, &labels);
+        }
+        Ok(set)
     }
 
     /// Photos `indices` (mirrored where `flips` says so) as a tensor `[batch, C, H, W]`.
@@ -1340,6 +1361,19 @@ mod tests {
             13,
         );
         assert!(max_relative_difference(&values(expected), &values(mirrored)) < 1e-5);
+    }
+
+    #[test]
+    fn pooled_features_from_the_cache_equal_the_backbone_features() {
+        let device = Device::flex();
+        let backbone = MobileNetV2::random(&device);
+        let photos = random_photos(5, 4);
+        let cached = cache(&backbone, &photos, 15, false);
+        let pooled = pollster::block_on(cached.pooled_features(&backbone, &device)).unwrap();
+        assert_eq!(pooled.len(), 5);
+        assert_eq!(pooled.labels(), photos.labels());
+        let direct = values(backbone.features(input(&photos, &device)));
+        assert!(max_relative_difference(&direct, pooled.values()) < 1e-5);
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod chart;
 mod code;
 mod lesson01;
 mod lesson02;
+mod lesson03;
 mod messages;
 mod model_file;
 mod progress;
@@ -32,6 +33,7 @@ pub fn App() -> impl IntoView {
         <main>
             <lesson01::ScratchLesson/>
             <lesson02::FeatureExtractionLesson/>
+            <lesson03::FineTuningLesson/>
         </main>
         <footer>
             "Photos: TensorFlow Flowers, CC BY 2.0 (each author is credited with the results). "

@@ -49,6 +49,11 @@ async fn read_file(file: web_sys::File) -> Result<Vec<u8>, String> {
 /// Download and load controls, and the loaded model's measurement.
 #[component]
 pub fn ModelFilePanel() -> impl IntoView {
+    let run = expect_context::<RunState>();
+    let lesson02_file = Signal::derive(move || {
+        run.result
+            .with(|r| r.as_ref().map(|r| r.model_file.clone()))
+    });
     view! {
         <section class="model-file" aria-labelledby="model-file-title">
             <h3 id="model-file-title">"Your trained model"</h3>
@@ -58,7 +63,7 @@ pub fn ModelFilePanel() -> impl IntoView {
                 "page rebuilds it and measures it on the same validation photos."
             </p>
             <div class="buttons">
-                <DownloadButton/>
+                <DownloadButton file=lesson02_file name=DOWNLOAD_NAME test_id="download-model"/>
                 <LoadButton/>
             </div>
             <ModelCheckOutcome/>
@@ -66,12 +71,21 @@ pub fn ModelFilePanel() -> impl IntoView {
     }
 }
 
+/// Saves a lesson's trained-model file; disabled until the lesson has one.
 #[component]
-fn DownloadButton() -> impl IntoView {
+pub(super) fn DownloadButton(
+    /// The file's bytes, once trained.
+    #[prop(into)]
+    file: Signal<Option<Vec<u8>>>,
+    /// Name the browser saves it under.
+    name: &'static str,
+    /// `data-testid` of the button.
+    test_id: &'static str,
+) -> impl IntoView {
     let run = expect_context::<RunState>();
     let download = move |_| {
-        let saved = run.result.with_untracked(|result| match result {
-            Some(result) => save_file(&result.model_file, DOWNLOAD_NAME),
+        let saved = file.with_untracked(|bytes| match bytes {
+            Some(bytes) => save_file(bytes, name),
             None => Err("train the model first".into()),
         });
         if let Err(e) = saved {
@@ -80,8 +94,8 @@ fn DownloadButton() -> impl IntoView {
         }
     };
     view! {
-        <button type="button" data-testid="download-model" on:click=download
-            prop:disabled=move || run.result.with(Option::is_none)>
+        <button type="button" data-testid=test_id on:click=download
+            prop:disabled=move || file.with(Option::is_none)>
             "Download model"
         </button>
     }

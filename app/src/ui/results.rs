@@ -2,6 +2,7 @@
 //! accuracy, the confusion matrix and the time taken.
 
 use leptos::prelude::*;
+use transfer_lab_model::metrics::Evaluation;
 
 use crate::course::{FEATURE_EXTRACTION, percent};
 use crate::protocol::FeatureExtractionResult;
@@ -13,45 +14,8 @@ pub fn FeatureExtractionResults(result: FeatureExtractionResult) -> impl IntoVie
     let validation_photos = result.validation_photos.len();
     let predictions = serde_json::to_string(&result.validation.predictions).unwrap_or_default();
     let classes = result.classes.clone();
-    let credits = result
-        .validation_credits
-        .iter()
-        .map(|line| view! { <li>{line.clone()}</li> })
-        .collect_view();
-    let per_class = result
-        .classes
-        .iter()
-        .zip(&result.validation.per_class_accuracy)
-        .map(|(name, accuracy)| {
-            let shown = accuracy.map(percent).unwrap_or_else(|| "no photos".into());
-            view! { <tr><td>{name.clone()}</td><td class="number">{shown}</td></tr> }
-        })
-        .collect_view();
-    let header = classes
-        .iter()
-        .map(|c| view! { <th scope="col">{c.clone()}</th> })
-        .collect_view();
-    let rows = result
-        .validation
-        .confusion
-        .iter()
-        .enumerate()
-        .map(|(truth, row)| {
-            let cells = row
-                .iter()
-                .enumerate()
-                .map(|(predicted, count)| {
-                    let class = if truth == predicted {
-                        "diagonal"
-                    } else {
-                        "off"
-                    };
-                    view! { <td class=class>{*count}</td> }
-                })
-                .collect_view();
-            view! { <tr><th scope="row">{classes[truth].clone()}</th>{cells}</tr> }
-        })
-        .collect_view();
+    let evaluation = result.validation.clone();
+    let credits = result.validation_credits.clone();
     view! {
         <section class="results" data-testid="results" data-predictions=predictions>
             <h3>"Result"</h3>
@@ -69,23 +33,83 @@ pub fn FeatureExtractionResults(result: FeatureExtractionResult) -> impl IntoVie
                 {format!("{:.1}", result.training_seconds)} " s; downloaded "
                 {format!("{:.1}", result.bytes_downloaded as f64 / 1e6)} " MB."
             </p>
-            <details class="credits" data-testid="credits">
-                <summary>
-                    "Photo credits (CC BY 2.0) for the " {validation_photos} " validation photos"
-                </summary>
-                <ul>{credits}</ul>
-            </details>
-            <div class="tables">
-                <table class="per-class" data-testid="per-class">
-                    <caption>"Accuracy per class"</caption>
-                    <tbody>{per_class}</tbody>
-                </table>
-                <table class="confusion" data-testid="confusion">
-                    <caption>"Confusion matrix (rows: true class, columns: predicted)"</caption>
-                    <thead><tr><th></th>{header}</tr></thead>
-                    <tbody>{rows}</tbody>
-                </table>
-            </div>
+            <PhotoCredits credits/>
+            <EvaluationTables classes evaluation/>
         </section>
+    }
+}
+
+/// The CC BY credits of the validation photos, folded away.
+#[component]
+pub fn PhotoCredits(
+    /// One `name: author, license` line per photo.
+    credits: Vec<String>,
+) -> impl IntoView {
+    let count = credits.len();
+    let lines = credits
+        .into_iter()
+        .map(|line| view! { <li>{line}</li> })
+        .collect_view();
+    view! {
+        <details class="credits" data-testid="credits">
+            <summary>"Photo credits (CC BY 2.0) for the " {count} " validation photos"</summary>
+            <ul>{lines}</ul>
+        </details>
+    }
+}
+
+/// Accuracy per class and the confusion matrix of an evaluation.
+#[component]
+pub fn EvaluationTables(
+    /// Class names, in label order.
+    classes: Vec<String>,
+    /// The evaluation to show.
+    evaluation: Evaluation,
+) -> impl IntoView {
+    let per_class = classes
+        .iter()
+        .zip(&evaluation.per_class_accuracy)
+        .map(|(name, accuracy)| {
+            let shown = accuracy.map(percent).unwrap_or_else(|| "no photos".into());
+            view! { <tr><td>{name.clone()}</td><td class="number">{shown}</td></tr> }
+        })
+        .collect_view();
+    let header = classes
+        .iter()
+        .map(|c| view! { <th scope="col">{c.clone()}</th> })
+        .collect_view();
+    let rows = evaluation
+        .confusion
+        .iter()
+        .enumerate()
+        .map(|(truth, row)| {
+            let cells = row
+                .iter()
+                .enumerate()
+                .map(|(predicted, count)| {
+                    let class = if truth == predicted {
+                        "diagonal"
+                    } else {
+                        "off"
+                    };
+                    view! { <td class=class>{*count}</td> }
+                })
+                .collect_view();
+            let name = classes.get(truth).cloned().unwrap_or_default();
+            view! { <tr><th scope="row">{name}</th>{cells}</tr> }
+        })
+        .collect_view();
+    view! {
+        <div class="tables">
+            <table class="per-class" data-testid="per-class">
+                <caption>"Accuracy per class"</caption>
+                <tbody>{per_class}</tbody>
+            </table>
+            <table class="confusion" data-testid="confusion">
+                <caption>"Confusion matrix (rows: true class, columns: predicted)"</caption>
+                <thead><tr><th></th>{header}</tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </div>
     }
 }

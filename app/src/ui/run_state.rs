@@ -8,9 +8,9 @@ use wasm_bindgen::prelude::Closure;
 use web_sys::{ErrorEvent, MessageEvent, Worker};
 
 use crate::protocol::{
-    BackendInfo, DownloadProgress, ExtractionProgress, FeatureExtractionResult,
-    FeatureExtractionRun, FromWorker, ModelCheck, ModelCheckResult, ScratchResult, ScratchRun,
-    SweepPoint, ToWorker,
+    BackendInfo, DownloadProgress, ExperimentResult, ExtractionProgress, FeatureExtractionResult,
+    FeatureExtractionRun, FineTuneExperiment, FineTuneResult, FineTuneRun, FineTuneStart,
+    FromWorker, ModelCheck, ModelCheckResult, ScratchResult, ScratchRun, SweepPoint, ToWorker,
 };
 
 /// Script that Trunk generates to load the worker's wasm.
@@ -23,6 +23,8 @@ pub enum Lesson {
     Scratch,
     /// Lesson 02: feature extraction.
     FeatureExtraction,
+    /// Lesson 03: fine-tuning.
+    FineTuning,
 }
 
 /// Signals describing the current run; cheap to copy into components.
@@ -52,6 +54,18 @@ pub struct RunState {
     pub scratch_result: RwSignal<Option<ScratchResult>>,
     /// Points of the lesson 01 dataset-size sweep so far.
     pub sweep: RwSignal<Vec<SweepPoint>>,
+    /// Where the current or last lesson 03 run started (its lesson 02 model).
+    pub fine_tune_start: RwSignal<Option<FineTuneStart>>,
+    /// The last finished lesson 03 run.
+    pub fine_tune_result: RwSignal<Option<FineTuneResult>>,
+    /// A lesson 03 experiment is in progress.
+    pub experiment_running: RwSignal<bool>,
+    /// Epochs of the current or last experiment.
+    pub experiment_epochs: RwSignal<Vec<EpochReport>>,
+    /// Results of the finished experiments: the large learning rate and the cache timing.
+    pub experiment_results: RwSignal<Vec<ExperimentResult>>,
+    /// Why the last experiment could not run.
+    pub experiment_error: RwSignal<Option<String>>,
     /// Why the last run failed.
     pub error: RwSignal<Option<String>>,
     /// What the check of a loaded model file is doing (`None` when idle).
@@ -79,6 +93,12 @@ impl RunState {
             result: RwSignal::new(None),
             scratch_result: RwSignal::new(None),
             sweep: RwSignal::new(Vec::new()),
+            fine_tune_start: RwSignal::new(None),
+            fine_tune_result: RwSignal::new(None),
+            experiment_running: RwSignal::new(false),
+            experiment_epochs: RwSignal::new(Vec::new()),
+            experiment_results: RwSignal::new(Vec::new()),
+            experiment_error: RwSignal::new(None),
             error: RwSignal::new(None),
             model_progress: RwSignal::new(None),
             model_checked: RwSignal::new(None),
@@ -100,6 +120,7 @@ impl RunState {
                 on_message.forget();
                 let on_error = Closure::<dyn Fn(ErrorEvent)>::new(move |event: ErrorEvent| {
                     state.running.set(false);
+                    state.experiment_running.set(false);
                     state.error.set(Some(format!(
                         "The training worker stopped unexpectedly ({}). Reload the page to try \
                          again; the CPU backend can be chosen in the settings.",
@@ -150,6 +171,33 @@ impl RunState {
             FromWorker::SweepDone => {
                 self.running.set(false);
                 self.phase.set("Done".into());
+            }
+            FromWorker::FineTuneStarted(start) => self.fine_tune_start.set(Some(start)),
+            FromWorker::FineTuneFinished(result) => {
+                self.running.set(false);
+                self.phase.set(if result.stopped_by_student {
+                    "Stopped: the best epoch so far is kept".into()
+                } else {
+                    "Done".into()
+                });
+                self.fine_tune_result.set(Some(*result));
+            }
+            FromWorker::ExperimentEpoch(epoch) => {
+                self.experiment_epochs.update(|epochs| epochs.push(epoch))
+            }
+            FromWorker::ExperimentFinished(result) => {
+                self.experiment_running.set(false);
+                self.phase.set("Experiment done".into());
+                // A newer result of the same experiment replaces the older one.
+                self.experiment_results.update(|results| {
+                    results
+                        .retain(|r| std::mem::discriminant(r) != std::mem::discriminant(&*result));
+                    results.push(*result);
+                });
+            }
+            FromWorker::ExperimentFailed(reason) => {
+                self.experiment_running.set(false);
+                self.experiment_error.set(Some(reason));
             }
             FromWorker::ModelProgress(text) => self.model_progress.set(Some(text)),
             FromWorker::ModelChecked(result) => {
@@ -204,6 +252,27 @@ impl RunState {
         self.send(&ToWorker::StartFeatureExtraction(request));
     }
 
+    /// Starts lesson 03, clearing its previous result and experiments.
+    pub fn start_fine_tuning(&self, request: FineTuneRun) {
+        self.begin(Lesson::FineTuning);
+        self.fine_tune_start.set(None);
+        self.fine_tune_result.set(None);
+        self.experiment_epochs.set(Vec::new());
+        self.experiment_results.set(Vec::new());
+        self.experiment_error.set(None);
+        self.send(&ToWorker::StartFineTuning(request));
+    }
+
+    /// Runs an experiment on the last lesson 03 run's caches.
+    pub fn start_experiment(&self, experiment: FineTuneExperiment) {
+        self.experiment_running.set(true);
+        self.experiment_error.set(None);
+        if matches!(experiment, FineTuneExperiment::LargeLearningRate { .. }) {
+            self.experiment_epochs.set(Vec::new());
+        }
+        self.send(&ToWorker::FineTuneExperiment(experiment));
+    }
+
     /// Whether the current or last run is of `lesson`.
     pub fn is_lesson(&self, lesson: Lesson) -> bool {
         self.lesson.get() == Some(lesson)
@@ -220,7 +289,7 @@ impl RunState {
 
     /// Whether the worker is busy with a lesson run or a model check.
     pub fn busy(&self) -> bool {
-        self.running.get() || self.model_progress.get().is_some()
+        self.running.get() || self.experiment_running.get() || self.model_progress.get().is_some()
     }
 
     /// Asks the worker to stop after its current step.

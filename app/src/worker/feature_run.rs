@@ -303,7 +303,18 @@ pub async fn run(
         .evaluate(&state.validation, classes)
         .await
         .map_err(|e| RunError::Failed(e.to_string()))?;
-    let model_file = model_file(&trainer, model, &manifest, &state, validation.accuracy).await?;
+    let head = trainer
+        .snapshot()
+        .await
+        .map_err(|e| RunError::Failed(e.to_string()))?;
+    let model_file = model_file(
+        &trainer,
+        &head,
+        model,
+        &manifest,
+        &state,
+        validation.accuracy,
+    )?;
     log::info!("lesson 02 finished in {:.1} s", now_seconds() - started);
     Ok(FeatureExtractionResult {
         classes: manifest.classes.clone(),
@@ -318,21 +329,19 @@ pub async fn run(
         bytes_downloaded: progress.bytes_done,
         stopped_early: stop.get(),
         model_file,
+        head,
     })
 }
 
 /// The trained head as a trained-model file that the student can download.
-async fn model_file(
+fn model_file(
     trainer: &HeadTrainer,
+    snapshot: &HeadSnapshot,
     backbone: &ModelEntry,
     manifest: &DatasetManifest,
     state: &RunState,
     validation_accuracy: f32,
 ) -> Result<Vec<u8>, RunError> {
-    let snapshot = trainer
-        .snapshot()
-        .await
-        .map_err(|e| RunError::Failed(e.to_string()))?;
     let config = trainer.config();
     let info = TrainedModelInfo {
         kind: ModelKind::FeatureExtraction {
@@ -354,13 +363,13 @@ async fn model_file(
         info,
         manifest.classes.clone(),
         state.weights.preprocessing().clone(),
-        head_parameters(&snapshot),
+        head_parameters(snapshot),
     )
     .map_err(|e| RunError::Failed(format!("the trained model could not be saved: {e}")))
 }
 
 /// The attribution line of each named photo (CC BY asks for credit wherever a photo is used).
-fn credits(manifest: &DatasetManifest, names: &[String]) -> Vec<String> {
+pub(super) fn credits(manifest: &DatasetManifest, names: &[String]) -> Vec<String> {
     let by_name: std::collections::HashMap<&str, &str> = manifest
         .photos
         .iter()

@@ -3,10 +3,12 @@
 mod backend;
 mod feature_run;
 mod fetch;
+mod fine_tune_run;
 mod model_check;
+mod photos;
 mod scratch_run;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use wasm_bindgen::JsCast;
@@ -37,6 +39,7 @@ pub fn start() {
         )));
     }));
     let stop = Rc::new(Cell::new(false));
+    let last_fine_tune: fine_tune_run::LastSession = Rc::new(RefCell::new(None));
     let handler = Closure::<dyn Fn(MessageEvent)>::new(move |event: MessageEvent| {
         let Some(text) = event.data().as_string() else {
             return;
@@ -62,6 +65,30 @@ pub fn start() {
                         scratch_run::run(request, report, stop).await
                     {
                         post(FromWorker::Failed(reason));
+                    }
+                });
+            }
+            Ok(ToWorker::StartFineTuning(request)) => {
+                stop.set(false);
+                let stop = stop.clone();
+                let last = last_fine_tune.clone();
+                let report: Report = Rc::new(post);
+                wasm_bindgen_futures::spawn_local(async move {
+                    match fine_tune_run::run(request, report, stop, last).await {
+                        Ok(result) => post(FromWorker::FineTuneFinished(Box::new(result))),
+                        Err(RunError::Failed(reason)) => post(FromWorker::Failed(reason)),
+                    }
+                });
+            }
+            Ok(ToWorker::FineTuneExperiment(experiment)) => {
+                stop.set(false);
+                let stop = stop.clone();
+                let last = last_fine_tune.clone();
+                let report: Report = Rc::new(post);
+                wasm_bindgen_futures::spawn_local(async move {
+                    match fine_tune_run::experiment(experiment, report, stop, last).await {
+                        Ok(result) => post(FromWorker::ExperimentFinished(Box::new(result))),
+                        Err(reason) => post(FromWorker::ExperimentFailed(reason)),
                     }
                 });
             }

@@ -4,20 +4,16 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use futures::StreamExt;
 use transfer_lab_model::head::{EpochReport, TrainError};
-use transfer_lab_model::photo::to_input_u8;
 use transfer_lab_model::photo_set::PhotoSet;
 use transfer_lab_model::scratch_cnn::{ScratchCnnConfig, ScratchTrainer};
-use transfer_lab_model::shards::{DatasetManifest, SPLIT_VALIDATION, decode_shard};
+use transfer_lab_model::shards::DatasetManifest;
 
 use super::backend::Backend;
 use super::feature_run::{Report, RunError};
-use super::fetch::{fetch_bytes, fetch_json};
-use crate::protocol::{DownloadProgress, FromWorker, ScratchResult, ScratchRun, SweepPoint};
-
-/// Shard downloads in flight at once.
-const DOWNLOADS_AHEAD: usize = 3;
+use super::fetch::fetch_json;
+use super::photos::{LessonPhotos, PerClassLimits, download_lesson_photos};
+use crate::protocol::{FromWorker, ScratchResult, ScratchRun, SweepPoint};
 
 fn now_seconds() -> f64 {
     js_sys::Date::now() / 1000.0
@@ -26,78 +22,6 @@ fn now_seconds() -> f64 {
 /// Lets queued messages (such as Stop) reach the worker between epochs.
 async fn yield_to_events() {
     gloo_timers::future::TimeoutFuture::new(0).await;
-}
-
-/// The lesson subset's photos at the CNN's input size, within the per-class limits.
-async fn download_photos(
-    base: &str,
-    manifest: &DatasetManifest,
-    request: &ScratchRun,
-    size: usize,
-    report: &Report,
-) -> Result<(PhotoSet, PhotoSet), RunError> {
-    let shards: Vec<_> = manifest.shards_for(false).cloned().collect();
-    let mut progress = DownloadProgress {
-        shards_total: shards.len(),
-        photos_total: shards.iter().map(|s| s.photos).sum(),
-        bytes_total: shards.iter().map(|s| s.bytes).sum(),
-        ..Default::default()
-    };
-    report(FromWorker::Download(progress));
-    let classes = manifest.classes.len();
-    let mut train = PhotoSet::new(size);
-    let mut validation = PhotoSet::new(size);
-    let mut kept = [vec![0usize; classes], vec![0usize; classes]];
-    let mut downloads = futures::stream::iter(shards.iter().map(|shard| {
-        let url = format!("{base}/flowers/{}", shard.file);
-        async move { (shard, fetch_bytes(&url, Some(&shard.sha256)).await) }
-    }))
-    .buffered(DOWNLOADS_AHEAD);
-    while let Some((shard, bytes)) = downloads.next().await {
-        progress.shards_done += 1;
-        let photos = match bytes.map_err(|e| e.to_string()).and_then(|b| {
-            progress.bytes_done += b.len() as u64;
-            decode_shard(&b).map_err(|e| format!("{}: {e}", shard.file))
-        }) {
-            Ok(photos) => photos,
-            Err(reason) => {
-                report(FromWorker::Warning(format!(
-                    "A photo shard could not be downloaded ({reason}). Its {} photos are left \
-                     out.",
-                    shard.photos
-                )));
-                continue;
-            }
-        };
-        progress.photos_done += photos.len();
-        report(FromWorker::Download(progress));
-        let is_validation = shard.split == SPLIT_VALIDATION;
-        let (set, limit) = if is_validation {
-            (&mut validation, request.validation_per_class)
-        } else {
-            (&mut train, request.train_per_class)
-        };
-        let counts = &mut kept[usize::from(is_validation)];
-        for photo in photos {
-            if photo.class_index >= classes
-                || limit.is_some_and(|limit| counts[photo.class_index] >= limit)
-            {
-                continue;
-            }
-            match to_input_u8(&photo.jpeg, size as u32) {
-                Ok(pixels) => {
-                    counts[photo.class_index] += 1;
-                    set.push(&pixels, photo.class_index);
-                }
-                Err(e) => report(FromWorker::Warning(format!(
-                    "Skipped {}: it is not a readable photo ({e}).",
-                    photo.name
-                ))),
-            }
-        }
-        yield_to_events().await;
-    }
-    Ok((train, validation))
 }
 
 /// Trains a fresh CNN on `train` for the configured epochs, calling `on_epoch` after each; stops
@@ -161,7 +85,13 @@ pub async fn run(
     report(FromWorker::Phase(format!(
         "Downloading the lesson photos and shrinking them to {size}x{size} pixels"
     )));
-    let (train, validation) = download_photos(&base, &manifest, &request, size, &report).await?;
+    let limits = PerClassLimits {
+        train: request.train_per_class,
+        validation: request.validation_per_class,
+    };
+    let LessonPhotos {
+        train, validation, ..
+    } = download_lesson_photos(&base, &manifest, limits, size, &report).await;
     if train.is_empty() {
         return Err(RunError::Failed(
             "no training photo could be read, so there is nothing to train on".into(),
