@@ -99,10 +99,17 @@ impl ModelKind {
             ModelKind::FineTuning {
                 backbone,
                 first_trainable_block,
-            } => format!(
-                "fine-tuning: {} with blocks {first_trainable_block}+ retrained, and a linear head",
-                backbone.backbone
-            ),
+            } => {
+                let retrained = if *first_trainable_block >= crate::fine_tune::block_count() {
+                    "its final 1x1 convolution".to_string()
+                } else {
+                    format!("blocks {first_trainable_block}+ and its final 1x1 convolution")
+                };
+                format!(
+                    "fine-tuning: {} with {retrained} retrained, and a linear head",
+                    backbone.backbone
+                )
+            }
             ModelKind::ScratchCnn { cnn } => format!(
                 "small CNN trained from scratch on {0}x{0} photos",
                 cnn.input_size

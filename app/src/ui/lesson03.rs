@@ -356,7 +356,10 @@ fn FineTuneOutcome() -> impl IntoView {
                 </p>
                 <p data-testid="fine-tune-verdict">{FINE_TUNING.verdict(after)}</p>
                 <p>
-                    {ending} "; the weights of " {best} " (of " {result.epochs_done} ") are kept."
+                    {ending} "; the weights of " {best} " (of " {result.epochs_done} ") are kept. "
+                    "That epoch was chosen on these same validation photos, which flatters the "
+                    "number a little: photos that played no part in any choice are the fair test "
+                    "(" <code>"transfer-lab eval --full"</code> " measures 461 more)."
                 </p>
                 <p class="timings">
                     {result.train_photos} " training photos on the " {result.backend.clone()}
