@@ -5,7 +5,11 @@
 //! - `flowers/manifest.json` and `flowers/*.tlshard`: 224x224 squeezed JPEGs in shards, split
 //!   per class into validation (20%) and train, each with a small "lesson" subset first;
 //! - `models/mobilenet_v2.tlw` (the backbone), `models/mobilenet_v2_imagenet_classifier.tlw`
-//!   (its ImageNet classifier) and `models/index.json`: the int8 weights in the web format.
+//!   (its ImageNet classifier) and `models/index.json`: the int8 weights in the web format;
+//! - `models/vgg16.tlw` and `models/resnet50.tlw` (lesson 04's model zoo) when the source's
+//!   `models/` folder holds torchvision's `vgg16-397923af.pth` / `resnet50-11ad3fa6.pth` (or,
+//!   with `--zoo`, downloaded from torchvision); otherwise `index.json` lists them as not
+//!   installed, with the instruction for installing them.
 //!
 //! Each output folder holds a stamp of the inputs' identity and parameters, so a second run
 //! with the same inputs only re-checks hashes.
@@ -24,6 +28,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Instant, UNIX_EPOCH};
+use transfer_lab_model::backbone::BackboneKind;
 use transfer_lab_model::mobilenet_v2;
 use transfer_lab_model::photo::{decode_photo, encode_jpeg, squeeze_to_square};
 use transfer_lab_model::shards::{
@@ -32,6 +37,11 @@ use transfer_lab_model::shards::{
     encode_shard,
 };
 use transfer_lab_model::tflite::import_mobilenet_v2;
+use transfer_lab_model::torchvision::{
+    RESNET50_FILE, RESNET50_URL, TorchvisionError, VGG16_FILE, VGG16_URL, import_resnet50,
+    import_vgg16,
+};
+use transfer_lab_model::weights::WeightsBuilder;
 use transfer_lab_model::weights::{WebWeights, sha256_hex};
 
 /// Bumped whenever the outputs' layout or content rules change, to invalidate old stamps.
@@ -92,6 +102,10 @@ pub struct PrepareArgs {
     /// Prepare only the photos, not the model weights.
     #[arg(long)]
     pub skip_models: bool,
+    /// Download torchvision's VGG16 and ResNet50 (about 630 MB) when the source's `models/`
+    /// folder lacks them; without it they are converted only when present there.
+    #[arg(long)]
+    pub zoo: bool,
     /// Redo the work even when the outputs are up to date.
     #[arg(long)]
     pub force: bool,
@@ -114,6 +128,9 @@ pub struct PrepareReport {
     pub model_up_to_date: bool,
     /// Seconds spent on the weights.
     pub model_seconds: f64,
+    /// The model zoo's index entries (VGG16, ResNet50), installed or not, unless
+    /// `--skip-models`.
+    pub zoo: Vec<ModelEntry>,
     /// Total seconds.
     pub total_seconds: f64,
 }
@@ -126,11 +143,11 @@ pub fn run(args: &PrepareArgs) -> Result<PrepareReport> {
     let (manifest, flowers_up_to_date) = prepare_flowers(args, &source)?;
     let flowers_seconds = flowers_start.elapsed().as_secs_f64();
     let model_start = Instant::now();
-    let (model, model_up_to_date) = if args.skip_models {
-        (None, false)
+    let (model, model_up_to_date, zoo) = if args.skip_models {
+        (None, false, Vec::new())
     } else {
         let (entry, fresh) = prepare_model(args, &source)?;
-        (Some(entry), fresh)
+        (Some(entry), fresh, prepare_zoo(args, &source)?)
     };
     Ok(PrepareReport {
         out: args.out.clone(),
@@ -140,6 +157,7 @@ pub fn run(args: &PrepareArgs) -> Result<PrepareReport> {
         model,
         model_up_to_date,
         model_seconds: model_start.elapsed().as_secs_f64(),
+        zoo,
         total_seconds: start.elapsed().as_secs_f64(),
     })
 }
@@ -151,6 +169,8 @@ struct Source {
     flowers: PathBuf,
     /// The `models` folder, when the source has one with both model files.
     models: Option<PathBuf>,
+    /// The `models` folder of a local source, where the zoo's torchvision files may be.
+    zoo_dir: Option<PathBuf>,
     /// A short description for messages.
     description: String,
 }
@@ -204,11 +224,13 @@ fn resolve_source(args: &PrepareArgs) -> Result<Source> {
         root.clone()
     };
     let models = root.join("models");
+    let zoo_dir = (!is_url(&spec)).then(|| models.clone());
     let models =
         (models.join(MODEL_FILE).is_file() && models.join(LABELS_FILE).is_file()).then_some(models);
     Ok(Source {
         flowers,
         models,
+        zoo_dir,
         description: spec,
     })
 }
@@ -660,7 +682,123 @@ fn write_weights(out: &Path, name: &str, file: &str, bytes: &[u8]) -> Result<Mod
         bytes: bytes.len() as u64,
         sha256: sha256_hex(bytes),
         architecture: weights.architecture().to_string(),
+        installed: true,
+        parameters: None,
+        install: None,
     })
+}
+
+/// A zoo backbone converted from torchvision's published checkpoint.
+struct ZooModel {
+    kind: BackboneKind,
+    /// torchvision's file name, with the hash the import checks.
+    source_file: &'static str,
+    url: &'static str,
+    import: fn(&Path) -> Result<WeightsBuilder, TorchvisionError>,
+}
+
+const ZOO: [ZooModel; 2] = [
+    ZooModel {
+        kind: BackboneKind::Vgg16,
+        source_file: VGG16_FILE,
+        url: VGG16_URL,
+        import: import_vgg16,
+    },
+    ZooModel {
+        kind: BackboneKind::ResNet50,
+        source_file: RESNET50_FILE,
+        url: RESNET50_URL,
+        import: import_resnet50,
+    },
+];
+
+/// The index entry of a zoo backbone whose checkpoint is not there.
+fn not_installed(model: &ZooModel, source: &Source) -> ModelEntry {
+    let folder = match &source.zoo_dir {
+        Some(dir) => dir.display().to_string(),
+        None => "<source>/models".to_string(),
+    };
+    ModelEntry {
+        backbone: model.kind.id().into(),
+        file: format!("{}.tlw", model.kind.id()),
+        bytes: 0,
+        sha256: String::new(),
+        architecture: model.kind.architecture().into(),
+        installed: false,
+        parameters: Some(model.kind.parameter_count() as u64),
+        install: Some(format!(
+            "put {} from {} into {folder} and run `transfer-lab prepare` (or run it with --zoo)",
+            model.source_file, model.url
+        )),
+    }
+}
+
+/// Converts the zoo's torchvision checkpoints that the source has (or, with `--zoo`, downloads)
+/// and lists every zoo backbone in `models/index.json`, installed or not.
+fn prepare_zoo(args: &PrepareArgs, source: &Source) -> Result<Vec<ModelEntry>> {
+    let out = args.out.join("models");
+    fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let index_path = out.join("index.json");
+    let mut index: ModelsIndex = fs::read(&index_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let mut entries = Vec::new();
+    for model in &ZOO {
+        let id = model.kind.id();
+        let local = source
+            .zoo_dir
+            .as_ref()
+            .map(|dir| dir.join(model.source_file))
+            .filter(|path| path.is_file());
+        let checkpoint = match local {
+            Some(path) => Some(path),
+            None if args.zoo => Some(download(model.url, &args.cache_dir)?),
+            None => None,
+        };
+        let entry = match checkpoint {
+            None => {
+                println!(
+                    "{id}: not installed ({} not in the source)",
+                    model.source_file
+                );
+                not_installed(model, source)
+            }
+            Some(path) => {
+                let meta = fs::metadata(&path)?;
+                let identity = format!("{}:{}:{}", model.source_file, meta.len(), mtime(&meta));
+                let stamp_path = out.join(format!(".{id}-source"));
+                let previous = index.listed(id).filter(|e| e.installed).cloned();
+                match previous {
+                    Some(entry)
+                        if !args.force
+                            && fs::read_to_string(&stamp_path).ok().as_deref()
+                                == Some(identity.as_str())
+                            && file_matches(&out.join(&entry.file), &entry.sha256) =>
+                    {
+                        println!("{id}: up to date (skipped)");
+                        entry
+                    }
+                    _ => {
+                        println!("{id}: importing {}", path.display());
+                        let builder = (model.import)(&path)
+                            .with_context(|| format!("importing {}", path.display()))?;
+                        let file = format!("{id}.tlw");
+                        let mut entry = write_weights(&out, id, &file, &builder.to_bytes())?;
+                        entry.parameters = Some(model.kind.parameter_count() as u64);
+                        fs::write(&stamp_path, &identity)?;
+                        entry
+                    }
+                }
+            }
+        };
+        index.models.retain(|m| m.backbone != id);
+        index.models.push(entry.clone());
+        entries.push(entry);
+    }
+    index.models.sort_by(|a, b| a.backbone.cmp(&b.backbone));
+    write_json(&index_path, &index)?;
+    Ok(entries)
 }
 
 fn prepare_model(args: &PrepareArgs, source: &Source) -> Result<(ModelEntry, bool)> {
@@ -773,6 +911,14 @@ pub fn print_summary(report: &PrepareReport) {
             report.model_seconds
         );
     }
+    for entry in &report.zoo {
+        match &entry.install {
+            Some(install) if !entry.installed => {
+                println!("{}: not installed; {install}", entry.backbone)
+            }
+            _ => println!("weights {}: {}", entry.file, megabytes(entry.bytes)),
+        }
+    }
     println!("total {:.1} s", report.total_seconds);
 }
 
@@ -825,6 +971,7 @@ mod tests {
             jpeg_quality: 80,
             cache_dir: out.join("cache"),
             skip_models: true,
+            zoo: false,
             force: false,
         }
     }
@@ -923,6 +1070,57 @@ mod tests {
                 .ends_with(".tlshard")
         });
         assert_eq!(shard_files.count(), lesson.manifest.shards.len());
+    }
+
+    #[test]
+    fn lists_missing_zoo_backbones_and_checks_present_ones() {
+        let tmp = tempfile::tempdir().unwrap();
+        let models = tmp.path().join("src/models");
+        fs::create_dir_all(&models).unwrap();
+        let out = tmp.path().join("out");
+        fs::create_dir_all(out.join("models")).unwrap();
+        // An index as the MobileNetV2 step writes it, in the pre-zoo format.
+        fs::write(
+            out.join("models/index.json"),
+            r#"{"models":[{"backbone":"mobilenet_v2","file":"mobilenet_v2.tlw","bytes":1,
+                "sha256":"00","architecture":"mobilenet_v2_1.0_224"}]}"#,
+        )
+        .unwrap();
+        let source = Source {
+            flowers: tmp.path().join("src/flower_photos"),
+            models: None,
+            zoo_dir: Some(models.clone()),
+            description: "test".into(),
+        };
+        let mut args = args(&tmp.path().join("src"), &out, false);
+        args.skip_models = false;
+        let entries = prepare_zoo(&args, &source).unwrap();
+        assert_eq!(entries.len(), 2);
+        let index: ModelsIndex =
+            serde_json::from_slice(&fs::read(out.join("models/index.json")).unwrap()).unwrap();
+        assert!(index.get("mobilenet_v2").is_some());
+        for (id, file, parameters) in [
+            ("vgg16", VGG16_FILE, 14_714_688),
+            ("resnet50", RESNET50_FILE, 23_481_472),
+        ] {
+            assert!(index.get(id).is_none(), "{id} is not installed");
+            let entry = index.listed(id).unwrap();
+            assert!(!entry.installed);
+            assert_eq!(entry.parameters, Some(parameters));
+            assert_eq!(entry.architecture, id);
+            let install = entry.install.as_deref().unwrap();
+            assert!(install.contains(file), "{install}");
+            assert!(
+                install.contains("https://download.pytorch.org/models/"),
+                "{install}"
+            );
+            assert!(install.contains(&models.display().to_string()), "{install}");
+        }
+        // A file under the official name that is not the published one is refused, by name.
+        fs::write(models.join(RESNET50_FILE), b"not the published file").unwrap();
+        let error = format!("{:#}", prepare_zoo(&args, &source).unwrap_err());
+        assert!(error.contains("resnet50-11ad3fa6.pth"), "{error}");
+        assert!(error.contains("SHA-256"), "{error}");
     }
 
     #[test]

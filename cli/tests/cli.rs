@@ -46,6 +46,9 @@ fn write_assets(root: &Path) {
             bytes: bytes.len() as u64,
             sha256: sha256_hex(&bytes),
             architecture: ARCHITECTURE.into(),
+            installed: true,
+            parameters: None,
+            install: None,
         }],
     };
     std::fs::write(

@@ -7,6 +7,7 @@
 /// The burn version the networks are built with, for crates that drive them.
 pub use burn;
 
+pub mod backbone;
 pub mod features;
 pub mod fine_tune;
 pub mod head;
@@ -16,8 +17,12 @@ pub mod photo;
 pub mod photo_set;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod prepared;
+pub mod resnet50;
 pub mod scratch_cnn;
 pub mod shards;
 pub mod tflite;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod torchvision;
 pub mod trained_model;
+pub mod vgg16;
 pub mod weights;

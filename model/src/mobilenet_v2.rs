@@ -442,19 +442,25 @@ impl MobileNetV2 {
 }
 
 /// Turns RGB photos (`[size, size, 3]` u8 each, row-major) into the network input
-/// `[batch, 3, size, size]` with `x = u8 * scale + offset`.
+/// `[batch, 3, size, size]` with `x = u8 * scale + offset`, then `(x - mean) / std` per colour
+/// channel when the preprocessing has channel statistics (see [`Preprocessing::normalize`]).
 pub fn input_tensor(
     photos: &[&[u8]],
     size: usize,
     preprocessing: &Preprocessing,
     device: &Device,
 ) -> Tensor<4> {
+    let per_channel = preprocessing.mean.is_some() || preprocessing.std.is_some();
     let values: Vec<f32> = photos
         .iter()
         .flat_map(|photo| {
-            photo
-                .iter()
-                .map(|&v| v as f32 * preprocessing.scale + preprocessing.offset)
+            photo.iter().enumerate().map(move |(i, &v)| {
+                if per_channel {
+                    preprocessing.normalize(v, i % 3)
+                } else {
+                    v as f32 * preprocessing.scale + preprocessing.offset
+                }
+            })
         })
         .collect();
     Tensor::<4>::from_data(

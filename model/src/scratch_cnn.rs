@@ -75,6 +75,8 @@ impl ScratchCnnConfig {
             scale: 1.0 / 255.0,
             offset: 0.0,
             resize: "squeeze".into(),
+            mean: None,
+            std: None,
         }
     }
 

@@ -213,19 +213,35 @@ impl DatasetManifest {
     }
 }
 
-/// One downloadable backbone in `models/index.json`.
+fn installed_by_default() -> bool {
+    true
+}
+
+/// One downloadable backbone in `models/index.json`, or a zoo backbone whose source file was
+/// not there when the assets were prepared (`installed: false`, `install` says how).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelEntry {
     /// Backbone id used by the app, e.g. `mobilenet_v2`.
     pub backbone: String,
-    /// Weight file name relative to the index, e.g. `mobilenet_v2.tlw`.
+    /// Weight file name relative to the index, e.g. `mobilenet_v2.tlw` (where it would be when
+    /// not installed).
     pub file: String,
-    /// File size in bytes.
+    /// File size in bytes (0 when not installed).
     pub bytes: u64,
-    /// Lower-case hex SHA-256 of the file.
+    /// Lower-case hex SHA-256 of the file (empty when not installed).
     pub sha256: String,
     /// Architecture recorded in the weight file.
     pub architecture: String,
+    /// Whether the weight file was prepared; indexes written before the model zoo list only
+    /// prepared files, so it defaults to `true`.
+    #[serde(default = "installed_by_default")]
+    pub installed: bool,
+    /// Parameters of the network as the app runs it, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<u64>,
+    /// One-line instruction for installing a missing backbone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install: Option<String>,
 }
 
 /// `models/index.json`: the prepared weight files.
@@ -236,8 +252,15 @@ pub struct ModelsIndex {
 }
 
 impl ModelsIndex {
-    /// The entry for `backbone`, if prepared.
+    /// The entry for `backbone`, if prepared (entries listed as not installed are skipped).
     pub fn get(&self, backbone: &str) -> Option<&ModelEntry> {
+        self.models
+            .iter()
+            .find(|m| m.backbone == backbone && m.installed)
+    }
+
+    /// The entry for `backbone`, installed or not.
+    pub fn listed(&self, backbone: &str) -> Option<&ModelEntry> {
         self.models.iter().find(|m| m.backbone == backbone)
     }
 }
@@ -329,5 +352,31 @@ mod tests {
             serde_json::from_str::<DatasetManifest>(&json).unwrap(),
             manifest
         );
+    }
+
+    #[test]
+    fn models_index_reads_old_files_and_skips_missing_backbones() {
+        let old = r#"{"models":[{"backbone":"mobilenet_v2","file":"m.tlw","bytes":3,
+            "sha256":"ab","architecture":"mobilenet_v2_1.0_224"}]}"#;
+        let index: ModelsIndex = serde_json::from_str(old).unwrap();
+        let entry = index.get("mobilenet_v2").unwrap();
+        assert!(entry.installed);
+        assert_eq!((entry.parameters, entry.install.as_deref()), (None, None));
+        let mut index = index;
+        index.models.push(ModelEntry {
+            backbone: "vgg16".into(),
+            file: "vgg16.tlw".into(),
+            bytes: 0,
+            sha256: String::new(),
+            architecture: "vgg16".into(),
+            installed: false,
+            parameters: Some(14_714_688),
+            install: Some("put the file there".into()),
+        });
+        let json = serde_json::to_string(&index).unwrap();
+        let back: ModelsIndex = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, index);
+        assert!(back.get("vgg16").is_none());
+        assert_eq!(back.listed("vgg16").unwrap().parameters, Some(14_714_688));
     }
 }

@@ -100,6 +100,13 @@ pub struct Preprocessing {
     /// How the photo is fitted to the square: `"squeeze"` resizes the whole photo without
     /// keeping its aspect ratio.
     pub resize: String,
+    /// Per-channel (R, G, B) mean subtracted after scaling; absent (no subtraction) in files
+    /// written before it existed and for networks that only scale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean: Option<[f32; 3]>,
+    /// Per-channel (R, G, B) standard deviation divided by after the mean; absent means 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub std: Option<[f32; 3]>,
 }
 
 impl Preprocessing {
@@ -110,7 +117,32 @@ impl Preprocessing {
             scale: 1.0 / 127.5,
             offset: -1.0,
             resize: "squeeze".into(),
+            mean: None,
+            std: None,
         }
+    }
+
+    /// torchvision's ImageNet preprocessing (VGG16, ResNet50): 224x224 squeeze, RGB scaled to
+    /// [0, 1], then `(x - mean) / std` with mean (0.485, 0.456, 0.406) and std
+    /// (0.229, 0.224, 0.225).
+    pub fn torchvision() -> Self {
+        Self {
+            input_size: 224,
+            scale: 1.0 / 255.0,
+            offset: 0.0,
+            resize: "squeeze".into(),
+            mean: Some([0.485, 0.456, 0.406]),
+            std: Some([0.229, 0.224, 0.225]),
+        }
+    }
+
+    /// The network input for one stored value `u8` of colour channel `channel` (0 = R):
+    /// `((u8 * scale + offset) - mean[channel]) / std[channel]`.
+    pub fn normalize(&self, value: u8, channel: usize) -> f32 {
+        let x = value as f32 * self.scale + self.offset;
+        let mean = self.mean.map_or(0.0, |m| m[channel % 3]);
+        let std = self.std.map_or(1.0, |s| s[channel % 3]);
+        (x - mean) / std
     }
 }
 
@@ -669,6 +701,22 @@ mod tests {
         bytes.extend(header.as_bytes());
         let err = WebWeights::from_bytes(&bytes).unwrap_err();
         assert!(matches!(err, WeightsError::BadTensor { .. }), "{err}");
+    }
+
+    #[test]
+    fn preprocessing_without_channel_statistics_still_reads() {
+        let old = r#"{"input_size":224,"scale":0.5,"offset":-1.0,"resize":"squeeze"}"#;
+        let p: Preprocessing = serde_json::from_str(old).unwrap();
+        assert_eq!((p.mean, p.std), (None, None));
+        assert_eq!(p.normalize(4, 1), 1.0);
+        let json = serde_json::to_string(&Preprocessing::mobilenet_v2()).unwrap();
+        assert!(!json.contains("mean"), "{json}");
+        let t = Preprocessing::torchvision();
+        let back: Preprocessing =
+            serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
+        assert_eq!(back, t);
+        assert!((t.normalize(255, 2) - (1.0 - 0.406) / 0.225).abs() < 1e-6);
+        assert!((t.normalize(0, 0) + 0.485 / 0.229).abs() < 1e-6);
     }
 
     #[test]
