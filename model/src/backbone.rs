@@ -162,12 +162,12 @@ impl BackboneKind {
 /// One loaded backbone of the zoo.
 #[derive(Debug)]
 pub enum Backbone {
-    /// See [`BackboneKind::MobileNetV2`].
-    MobileNetV2(MobileNetV2),
+    /// See [`BackboneKind::MobileNetV2`] (boxed, like ResNet50: their modules are large).
+    MobileNetV2(Box<MobileNetV2>),
     /// See [`BackboneKind::Vgg16`].
     Vgg16(Vgg16),
     /// See [`BackboneKind::ResNet50`].
-    ResNet50(ResNet50),
+    ResNet50(Box<ResNet50>),
 }
 
 impl Backbone {
@@ -179,10 +179,12 @@ impl Backbone {
     ) -> Result<Self, BackboneError> {
         Ok(match kind {
             BackboneKind::MobileNetV2 => {
-                Self::MobileNetV2(MobileNetV2::from_weights(weights, device)?)
+                Self::MobileNetV2(Box::new(MobileNetV2::from_weights(weights, device)?))
             }
             BackboneKind::Vgg16 => Self::Vgg16(Vgg16::from_weights(weights, device)?),
-            BackboneKind::ResNet50 => Self::ResNet50(ResNet50::from_weights(weights, device)?),
+            BackboneKind::ResNet50 => {
+                Self::ResNet50(Box::new(ResNet50::from_weights(weights, device)?))
+            }
         })
     }
 
@@ -193,10 +195,10 @@ impl Backbone {
             BackboneKind::MobileNetV2 => {
                 let mut network = MobileNetV2::random(device);
                 network.classifier = None;
-                Self::MobileNetV2(network)
+                Self::MobileNetV2(Box::new(network))
             }
             BackboneKind::Vgg16 => Self::Vgg16(Vgg16::random(device)),
-            BackboneKind::ResNet50 => Self::ResNet50(ResNet50::random(device)),
+            BackboneKind::ResNet50 => Self::ResNet50(Box::new(ResNet50::random(device))),
         }
     }
 

@@ -818,7 +818,7 @@ mod tests {
             assert!(weights.entry("fc.weight").is_none());
             let network = ResNet50::from_weights(&weights, &Device::flex()).unwrap();
             assert_eq!(network.parameter_count(), config.parameter_count());
-            let got = features_on(&Backbone::ResNet50(network), &input);
+            let got = features_on(&Backbone::ResNet50(Box::new(network)), &input);
             assert_close(&got, &want, &format!("resnet50 legacy={legacy}"));
         }
     }
