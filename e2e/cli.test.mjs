@@ -57,4 +57,3 @@ describe('transfer-lab on the prepared photos', () => {
     assert.equal(before.photos, after.photos);
   });
 });
-});

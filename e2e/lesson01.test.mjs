@@ -80,7 +80,8 @@ describe('lesson 01: a CNN from scratch', () => {
   });
 
   test('WebGPU trains a reduced subset and draws its sweep', { timeout: 30 * MINUTES }, async () => {
-    const query = { train_per_class: 8, val_per_class: 4, sweep: '2,4' };
+    // Few epochs: a software adapter takes about 20 s per epoch here.
+    const query = { train_per_class: 8, val_per_class: 4, sweep: '2,4', epochs: 6 };
     const session = await openApp({ server, webgpu: true, query });
     try {
       const outcome = await trainFromScratch(session.page, { timeout: 28 * MINUTES });

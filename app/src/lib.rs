@@ -2,6 +2,7 @@
 
 pub mod course;
 pub mod protocol;
+pub mod zoo_guide;
 
 #[cfg(target_arch = "wasm32")]
 pub mod ui;

@@ -195,6 +195,72 @@ pub enum ExperimentResult {
     },
 }
 
+/// A lesson 04 run: every backbone of the zoo measured in this tab, one after the other.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ZooRun {
+    /// Backend preference.
+    pub backend: BackendChoice,
+    /// At most this many training photos per class (a reduced subset), if set.
+    pub train_per_class: Option<usize>,
+    /// At most this many validation photos per class, if set.
+    pub validation_per_class: Option<usize>,
+    /// Photos timed on a backbone without pretrained weights (only its speed is measured).
+    pub speed_photos: usize,
+    /// How the classifier head of each installed backbone trains (lesson 02's defaults).
+    pub head_training: HeadTrainingConfig,
+    /// Base address of the generated assets, e.g. `generated/`.
+    pub assets_base: String,
+}
+
+/// One backbone of the zoo as measured in this tab.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ZooRow {
+    /// Id in `models/index.json`: `mobilenet_v2`, `vgg16` or `resnet50`.
+    pub backbone: String,
+    /// Name shown to the student.
+    pub name: String,
+    /// Parameters of the backbone as it runs here (no ImageNet classifier).
+    pub parameters: usize,
+    /// Whether its pretrained weights are installed.
+    pub installed: bool,
+    /// Size of its weight file: the real file when installed, else an estimate (one byte per
+    /// int8 weight, as the prepared files store them).
+    pub download_bytes: u64,
+    /// How to install the weights, when they are missing.
+    pub install: Option<String>,
+    /// Photos sent through the backbone for the speed measurement.
+    pub photos_timed: usize,
+    /// Feature-extraction throughput, in photos per second.
+    pub photos_per_second: Option<f64>,
+    /// Milliseconds to get the features of one photo (after a warm-up pass).
+    pub latency_ms: Option<f64>,
+    /// Photos per batch used on this device.
+    pub batch: usize,
+    /// Seconds the classifier head trained (installed backbones only).
+    pub head_seconds: Option<f64>,
+    /// Validation accuracy of backbone + head (installed backbones only).
+    pub validation_accuracy: Option<f32>,
+    /// Why the backbone was not measured (or not fully), in plain words.
+    pub note: Option<String>,
+}
+
+/// Final outcome of a lesson 04 run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ZooResult {
+    /// Every backbone, in the order measured.
+    pub rows: Vec<ZooRow>,
+    /// Training photos of the installed backbones' heads.
+    pub train_photos: usize,
+    /// Validation photos.
+    pub validation_photos: usize,
+    /// Backend that ran the comparison.
+    pub backend: String,
+    /// The largest buffer the run planned for on that backend.
+    pub buffer_limit_bytes: u64,
+    /// Whether the student stopped the run.
+    pub stopped: bool,
+}
+
 /// Page -> worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ToWorker {
@@ -208,6 +274,8 @@ pub enum ToWorker {
     FineTuneExperiment(FineTuneExperiment),
     /// Load a trained-model file and measure it on the validation photos.
     CheckModel(ModelCheck),
+    /// Start lesson 04.
+    StartModelZoo(ZooRun),
     /// Stop after the current step, keeping what was computed.
     Stop,
 }
@@ -365,6 +433,10 @@ pub enum FromWorker {
     ModelChecked(Box<ModelCheckResult>),
     /// A loaded model could not be used, explained in plain words.
     ModelRefused(String),
+    /// One backbone of lesson 04 is measured.
+    ZooRow(Box<ZooRow>),
+    /// Lesson 04 finished (or was stopped).
+    ZooFinished(Box<ZooResult>),
 }
 
 impl ToWorker {
@@ -419,5 +491,36 @@ mod tests {
         });
         let back: ToWorker = serde_json::from_str(&experiment.to_json()).unwrap();
         assert_eq!(back, experiment);
+    }
+
+    #[test]
+    fn lesson04_messages_survive_the_json_round_trip() {
+        let message = ToWorker::StartModelZoo(ZooRun {
+            backend: BackendChoice::Cpu,
+            train_per_class: None,
+            validation_per_class: Some(2),
+            speed_photos: 4,
+            head_training: HeadTrainingConfig::default(),
+            assets_base: "generated/".into(),
+        });
+        let back: ToWorker = serde_json::from_str(&message.to_json()).unwrap();
+        assert_eq!(back, message);
+        let row = FromWorker::ZooRow(Box::new(ZooRow {
+            backbone: "vgg16".into(),
+            name: "VGG16".into(),
+            parameters: 14_714_688,
+            installed: false,
+            download_bytes: 14_714_688,
+            install: Some("put the file in the mirror".into()),
+            photos_timed: 4,
+            photos_per_second: Some(0.25),
+            latency_ms: Some(3900.0),
+            batch: 1,
+            head_seconds: None,
+            validation_accuracy: None,
+            note: None,
+        }));
+        let back: FromWorker = serde_json::from_str(&row.to_json()).unwrap();
+        assert_eq!(back, row);
     }
 }

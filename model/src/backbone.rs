@@ -150,6 +150,37 @@ impl BackboneKind {
         }
     }
 
+    /// Bytes of the largest single GPU buffer one forward pass of `batch` photos at
+    /// [`Self::input_size`] may need, in f32: the biggest of the largest weight tensor, the
+    /// largest activation and the largest unfolded convolution input (a `k x k` convolution
+    /// may be computed as a matrix product over `in_channels * k * k` rows per output pixel).
+    /// WebGPU adapters cap one storage buffer (`maxStorageBufferBindingSize`, 128 MiB by
+    /// default), so this decides whether, and with which batch, a backbone runs on a GPU.
+    pub fn largest_buffer_bytes(self, batch: usize) -> u64 {
+        let s = self.input_size() as u64;
+        let per_photo = match self {
+            // Block 1 expands 16 to 96 channels at half the input size.
+            Self::MobileNetV2 => 96 * (s / 2) * (s / 2),
+            // The 7x7 stem unfolds 3 * 49 values per pixel at half the input size.
+            Self::ResNet50 => 3 * 49 * (s / 2) * (s / 2),
+            // The second 3x3 convolution unfolds 64 * 9 values per pixel at full size.
+            Self::Vgg16 => 64 * 9 * s * s,
+        };
+        let largest_weight: u64 = match self {
+            Self::MobileNetV2 => 320 * 1280,
+            Self::ResNet50 | Self::Vgg16 => 512 * 512 * 9,
+        };
+        4 * (per_photo * batch.max(1) as u64).max(largest_weight)
+    }
+
+    /// The largest batch, at most `most`, whose biggest buffer
+    /// ([`Self::largest_buffer_bytes`]) fits in `limit` bytes; `None` when one photo does not.
+    pub fn largest_batch_within(self, limit: u64, most: usize) -> Option<usize> {
+        (1..=most)
+            .rev()
+            .find(|&batch| self.largest_buffer_bytes(batch) <= limit)
+    }
+
     /// The input preprocessing of the published weights.
     pub fn preprocessing(self) -> Preprocessing {
         match self {
@@ -263,6 +294,33 @@ mod tests {
             2_223_872 - 17_056
         );
         assert_eq!(BackboneKind::ResNet50.feature_dim(), 2048);
+    }
+
+    #[test]
+    fn buffer_needs_follow_the_architectures() {
+        // VGG16's unfolded 3x3 convolution at 224x224: 576 values for each of 50,176 pixels.
+        assert_eq!(
+            BackboneKind::Vgg16.largest_buffer_bytes(1),
+            4 * 576 * 224 * 224
+        );
+        assert!(BackboneKind::Vgg16.largest_buffer_bytes(2) > 128 << 20);
+        assert!(BackboneKind::ResNet50.largest_buffer_bytes(8) < 128 << 20);
+        assert!(
+            BackboneKind::MobileNetV2.largest_buffer_bytes(1)
+                < BackboneKind::ResNet50.largest_buffer_bytes(1)
+        );
+        let webgpu_default = 128 << 20;
+        assert_eq!(
+            BackboneKind::Vgg16.largest_batch_within(webgpu_default, 16),
+            Some(1)
+        );
+        assert_eq!(BackboneKind::Vgg16.largest_batch_within(64 << 20, 16), None);
+        assert_eq!(
+            BackboneKind::MobileNetV2.largest_batch_within(webgpu_default, 16),
+            Some(16)
+        );
+        // A tiny batch is never smaller than the largest weight tensor.
+        assert!(BackboneKind::MobileNetV2.largest_buffer_bytes(0) >= 4 * 320 * 1280);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use crate::backbone::Backbone;
 use crate::head::{TrainError, read_f32};
 use crate::mobilenet_v2::{MobileNetV2, input_tensor};
 use crate::weights::Preprocessing;
@@ -92,9 +93,45 @@ pub async fn extract_features(
     preprocessing: &Preprocessing,
     device: &Device,
 ) -> Result<Vec<f32>, TrainError> {
+    extract_with(
+        |input| backbone.features(input),
+        photos,
+        size,
+        preprocessing,
+        device,
+    )
+    .await
+}
+
+/// [`extract_features`] for any backbone of the zoo: `photos.len()` rows of
+/// `backbone.feature_dim()` values.
+pub async fn extract_backbone_features(
+    backbone: &Backbone,
+    photos: &[&[u8]],
+    preprocessing: &Preprocessing,
+    device: &Device,
+) -> Result<Vec<f32>, TrainError> {
+    let size = backbone.input_size();
+    extract_with(
+        |input| backbone.features(input),
+        photos,
+        size,
+        preprocessing,
+        device,
+    )
+    .await
+}
+
+async fn extract_with(
+    features: impl Fn(Tensor<4>) -> Tensor<2>,
+    photos: &[&[u8]],
+    size: usize,
+    preprocessing: &Preprocessing,
+    device: &Device,
+) -> Result<Vec<f32>, TrainError> {
     if photos.is_empty() {
         return Ok(Vec::new());
     }
     let input = input_tensor(photos, size, preprocessing, device);
-    read_f32(backbone.features(input)).await
+    read_f32(features(input)).await
 }

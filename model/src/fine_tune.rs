@@ -9,13 +9,13 @@
 
 use std::collections::HashMap;
 
+use crate::SeededRng;
 use burn::module::{Module, Param};
 use burn::nn::conv::Conv2d;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, PaddingConfig2d};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -775,7 +775,7 @@ pub struct FineTuner {
     optimizer: ModuleOptimizer,
     config: FineTuneConfig,
     device: Device,
-    rng: SmallRng,
+    rng: SeededRng,
     epochs_done: usize,
     best: Option<BestWeights>,
     epochs_since_best: usize,
@@ -832,7 +832,7 @@ impl FineTuner {
         Ok(Self {
             top,
             optimizer: AdamConfig::new().init(),
-            rng: SmallRng::seed_from_u64(config.seed),
+            rng: SeededRng::seed_from_u64(config.seed),
             config,
             device: device.clone(),
             epochs_done: 0,
@@ -1197,7 +1197,7 @@ mod tests {
     const CLASSES: usize = 3;
 
     fn random_photos(count: usize, seed: u64) -> PhotoSet {
-        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut rng = SeededRng::seed_from_u64(seed);
         let mut set = PhotoSet::new(SIZE);
         for index in 0..count {
             let pixels: Vec<u8> = (0..SIZE * SIZE * 3).map(|_| rng.random()).collect();
@@ -1207,7 +1207,7 @@ mod tests {
     }
 
     fn random_head(seed: u64) -> HeadSnapshot {
-        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut rng = SeededRng::seed_from_u64(seed);
         HeadSnapshot {
             feature_width: FEATURE_WIDTH,
             classes: CLASSES,

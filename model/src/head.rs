@@ -1,12 +1,12 @@
 //! The classifier head trained on top of a frozen backbone: one linear layer from the pooled
 //! features to the lesson's classes, trained with Adam on cached features.
 
+use crate::SeededRng;
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -113,7 +113,7 @@ impl ClassifierHead {
     /// A freshly initialised head: uniform weights in `±1/sqrt(feature_width)` and zero bias,
     /// drawn on the host from `seed` so that every backend starts from the same numbers.
     pub fn new(feature_width: usize, classes: usize, seed: u64, device: &Device) -> Self {
-        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut rng = SeededRng::seed_from_u64(seed);
         let bound = 1.0 / (feature_width as f32).sqrt();
         let weight = (0..feature_width * classes)
             .map(|_| rng.random_range(-bound..bound))
@@ -194,7 +194,7 @@ pub struct HeadTrainer {
     optimizer: ModuleOptimizer,
     config: HeadTrainingConfig,
     device: Device,
-    rng: SmallRng,
+    rng: SeededRng,
     epochs_done: usize,
 }
 
@@ -224,7 +224,7 @@ impl HeadTrainer {
         device: &Device,
     ) -> Self {
         // The shuffle order depends on the epoch too, so a resumed run does not repeat it.
-        let rng = SmallRng::seed_from_u64(config.seed ^ (epochs_done as u64).wrapping_mul(0x9E37));
+        let rng = SeededRng::seed_from_u64(config.seed ^ (epochs_done as u64).wrapping_mul(0x9E37));
         Self {
             head,
             optimizer: AdamConfig::new().init(),
@@ -377,7 +377,7 @@ mod tests {
 
     /// Three well-separated clusters in 8 dimensions, `per_class` points each.
     fn clusters(per_class: usize, seed: u64) -> FeatureSet {
-        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut rng = SeededRng::seed_from_u64(seed);
         let mut set = FeatureSet::new(8);
         for class in 0..3 {
             for _ in 0..per_class {

@@ -8,6 +8,7 @@
 
 use std::borrow::Cow;
 
+use crate::SeededRng;
 use burn::module::{Module, Param};
 use burn::nn::conv::Conv2d;
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -16,7 +17,6 @@ use burn::nn::{Linear, PaddingConfig2d};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -122,7 +122,7 @@ impl ScratchCnnConfig {
     /// the ReLU layers, Glorot-uniform for the output layer, zero biases, all drawn on the host
     /// from `seed`.
     pub fn init(&self, classes: usize, seed: u64, device: &Device) -> ScratchCnn {
-        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut rng = SeededRng::seed_from_u64(seed);
         let tensors = self
             .parameter_shapes(classes)
             .into_iter()
@@ -326,7 +326,7 @@ pub fn resize_photo(pixels: &[u8], size: usize, output_size: usize) -> Vec<u8> {
 /// of the side at a random place, flipped left-right with probability 1/2, resized to
 /// `output_size` x `output_size`. The same `seed` gives the same copy.
 pub fn augment_photo(pixels: &[u8], size: usize, output_size: usize, seed: u64) -> Vec<u8> {
-    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut rng = SeededRng::seed_from_u64(seed);
     let side = size as f32 * rng.random_range(MIN_CROP..=1.0);
     let room = size as f32 - side;
     let left = rng.random_range(0.0..=room);
@@ -454,7 +454,7 @@ pub struct ScratchTrainer {
     config: ScratchTrainingConfig,
     cnn_config: ScratchCnnConfig,
     device: Device,
-    rng: SmallRng,
+    rng: SeededRng,
     epochs_done: usize,
 }
 
@@ -469,7 +469,7 @@ impl ScratchTrainer {
     ) -> Self {
         let cnn = cnn_config.init(classes, config.seed, device);
         // A stream apart from the initial weights' for shuffling, dropout and augmentation.
-        let rng = SmallRng::seed_from_u64(config.seed ^ 0x5eed_5c7a_7c40_0001);
+        let rng = SeededRng::seed_from_u64(config.seed ^ 0x5eed_5c7a_7c40_0001);
         Self {
             cnn,
             optimizer: AdamConfig::new().init(),
@@ -642,7 +642,7 @@ mod tests {
     /// 16x16 photos of grey noise with a 6x6 square in red, green or blue (the class) at a
     /// random place.
     fn coloured_squares(per_class: usize, seed: u64) -> PhotoSet {
-        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut rng = SeededRng::seed_from_u64(seed);
         let mut set = PhotoSet::new(16);
         for _ in 0..per_class {
             for class in 0..3 {

@@ -5,6 +5,7 @@ mod code;
 mod lesson01;
 mod lesson02;
 mod lesson03;
+mod lesson04;
 mod messages;
 mod model_file;
 mod progress;
@@ -34,10 +35,12 @@ pub fn App() -> impl IntoView {
             <lesson01::ScratchLesson/>
             <lesson02::FeatureExtractionLesson/>
             <lesson03::FineTuningLesson/>
+            <lesson04::ModelZooLesson/>
         </main>
         <footer>
             "Photos: TensorFlow Flowers, CC BY 2.0 (each author is credited with the results). "
-            "Weights: MobileNetV2, Apache-2.0."
+            "Weights: MobileNetV2, Apache-2.0; VGG16 and ResNet50 (when installed): "
+            "torchvision, BSD-3-Clause."
         </footer>
         // Present only once the worker listens: tests wait for it before sending work.
         <Show when=move || run.worker_ready.get()>

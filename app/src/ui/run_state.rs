@@ -11,6 +11,7 @@ use crate::protocol::{
     BackendInfo, DownloadProgress, ExperimentResult, ExtractionProgress, FeatureExtractionResult,
     FeatureExtractionRun, FineTuneExperiment, FineTuneResult, FineTuneRun, FineTuneStart,
     FromWorker, ModelCheck, ModelCheckResult, ScratchResult, ScratchRun, SweepPoint, ToWorker,
+    ZooResult, ZooRow, ZooRun,
 };
 
 /// Script that Trunk generates to load the worker's wasm.
@@ -25,6 +26,8 @@ pub enum Lesson {
     FeatureExtraction,
     /// Lesson 03: fine-tuning.
     FineTuning,
+    /// Lesson 04: the model zoo.
+    ModelZoo,
 }
 
 /// Signals describing the current run; cheap to copy into components.
@@ -66,6 +69,10 @@ pub struct RunState {
     pub experiment_results: RwSignal<Vec<ExperimentResult>>,
     /// Why the last experiment could not run.
     pub experiment_error: RwSignal<Option<String>>,
+    /// Backbones measured so far by the current or last lesson 04 run.
+    pub zoo_rows: RwSignal<Vec<ZooRow>>,
+    /// The last finished lesson 04 run.
+    pub zoo_result: RwSignal<Option<ZooResult>>,
     /// Why the last run failed.
     pub error: RwSignal<Option<String>>,
     /// What the check of a loaded model file is doing (`None` when idle).
@@ -99,6 +106,8 @@ impl RunState {
             experiment_epochs: RwSignal::new(Vec::new()),
             experiment_results: RwSignal::new(Vec::new()),
             experiment_error: RwSignal::new(None),
+            zoo_rows: RwSignal::new(Vec::new()),
+            zoo_result: RwSignal::new(None),
             error: RwSignal::new(None),
             model_progress: RwSignal::new(None),
             model_checked: RwSignal::new(None),
@@ -208,6 +217,16 @@ impl RunState {
                 self.model_progress.set(None);
                 self.model_error.set(Some(reason));
             }
+            FromWorker::ZooRow(row) => self.zoo_rows.update(|rows| rows.push(*row)),
+            FromWorker::ZooFinished(result) => {
+                self.running.set(false);
+                self.phase.set(if result.stopped {
+                    "Stopped: the backbones measured so far are kept".into()
+                } else {
+                    "Done".into()
+                });
+                self.zoo_result.set(Some(*result));
+            }
         }
     }
 
@@ -261,6 +280,14 @@ impl RunState {
         self.experiment_results.set(Vec::new());
         self.experiment_error.set(None);
         self.send(&ToWorker::StartFineTuning(request));
+    }
+
+    /// Starts lesson 04, clearing its previous rows.
+    pub fn start_model_zoo(&self, request: ZooRun) {
+        self.begin(Lesson::ModelZoo);
+        self.zoo_rows.set(Vec::new());
+        self.zoo_result.set(None);
+        self.send(&ToWorker::StartModelZoo(request));
     }
 
     /// Runs an experiment on the last lesson 03 run's caches.

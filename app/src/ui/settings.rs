@@ -20,6 +20,8 @@ pub struct UrlOptions {
     pub simulate_device_loss_at_epoch: Option<usize>,
     /// `sweep=10,25,50`: photos per class of lesson 01's smaller sweep runs.
     pub sweep_per_class: Option<Vec<usize>>,
+    /// `zoo_photos=N`: photos lesson 04 times on a backbone without weights.
+    pub zoo_speed_photos: Option<usize>,
 }
 
 impl UrlOptions {
@@ -39,6 +41,7 @@ impl UrlOptions {
             validation_per_class: number("val_per_class"),
             epochs: number("epochs"),
             simulate_device_loss_at_epoch: number("simulate_device_loss_at_epoch"),
+            zoo_speed_photos: number("zoo_photos"),
             sweep_per_class: params.get("sweep").map(|list| {
                 list.split(',')
                     .filter_map(|n| n.trim().parse().ok())

@@ -7,6 +7,7 @@ mod fine_tune_run;
 mod model_check;
 mod photos;
 mod scratch_run;
+mod zoo_run;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -98,6 +99,17 @@ pub fn start() {
                     match model_check::check(request, report).await {
                         Ok(result) => post(FromWorker::ModelChecked(Box::new(result))),
                         Err(reason) => post(FromWorker::ModelRefused(reason)),
+                    }
+                });
+            }
+            Ok(ToWorker::StartModelZoo(request)) => {
+                stop.set(false);
+                let stop = stop.clone();
+                let report: Report = Rc::new(post);
+                wasm_bindgen_futures::spawn_local(async move {
+                    match zoo_run::run(request, report, stop).await {
+                        Ok(result) => post(FromWorker::ZooFinished(Box::new(result))),
+                        Err(RunError::Failed(reason)) => post(FromWorker::Failed(reason)),
                     }
                 });
             }
