@@ -105,7 +105,8 @@ fn main() -> Result<(), Error> {
         &device,
     ))?;
     println!(
-        "  boundary cache {:?} per photo{}: {:.1} MB train + {:.1} MB validation, filled in {:.1} s",
+        "  boundary cache {:?} per photo{}: {:.1} MB train + {:.1} MB validation, \
+         filled in {:.1} s",
         train.shape(),
         if train.has_flips() {
             " (and mirrored)"

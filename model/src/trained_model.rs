@@ -10,7 +10,7 @@
 //! | model | tensors |
 //! |---|---|
 //! | feature extraction | `head.weight` `[1280, classes]`, `head.bias` `[classes]` |
-//! | fine-tuning | `blocks.{i}.{expand,depthwise,project}.{weight,bias}` for `i >= first_trainable_block`, `head_conv.*`, `head.*` |
+//! | fine-tuning | `head.*`, `head_conv.*`, `blocks.{i}.*` for `i >= first_trainable_block` |
 //! | scratch CNN | `conv{1,2,3}.weight` `[out, in, 3, 3]` and `.bias`, `dense.*`, `output.*` |
 //!
 //! Files end in [`MODEL_FILE_EXTENSION`].
@@ -159,8 +159,8 @@ pub enum ModelFileError {
     Weights(#[from] WeightsError),
     /// A weight file without trained-model information (for example a backbone file).
     #[error(
-        "this weight file holds the {0} network but no trained model; choose a .{MODEL_FILE_EXTENSION} \
-         file saved after a lesson"
+        "this weight file holds the {0} network but no trained model; choose a \
+         .{MODEL_FILE_EXTENSION} file saved after a lesson"
     )]
     NotTrainedModel(String),
     /// The model needs pretrained backbone weights that were not given.

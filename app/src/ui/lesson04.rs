@@ -3,6 +3,7 @@
 //! numbers.
 
 use leptos::prelude::*;
+use transfer_lab_model::backbone::BackboneKind;
 use transfer_lab_model::head::HeadTrainingConfig;
 
 use super::RunState;
@@ -355,9 +356,11 @@ fn CourseTable() -> impl IntoView {
     let rows = COURSE_ZOO
         .iter()
         .map(|row| {
+            let name =
+                BackboneKind::from_id(row.backbone).map_or(row.backbone, |k| k.display_name());
             view! {
                 <tr>
-                    <th scope="row">{row.backbone}</th>
+                    <th scope="row">{name}</th>
                     <td>{row.size}</td>
                     <td>{percent(row.accuracy)}</td>
                     <td>{row.training_time}</td>
