@@ -72,7 +72,8 @@ describe('lesson 01: a CNN from scratch', () => {
       // The CLI on the same photos with the same seed.
       const cli = await cliJson(['train', '--lesson', '01', '--out', '/tmp/transfer-lab-e2e-lesson01.tlmodel']);
       console.log(`lesson 01 in the CLI: validation ${cli.validation.accuracy}`);
-      assert.ok(Math.abs(cli.validation.accuracy - outcome.validation) <= 0.02,
+      // Within 2 points, inclusive (1e-9 absorbs the rounding of 0.545 - 0.525 and the like).
+      assert.ok(Math.abs(cli.validation.accuracy - outcome.validation) <= 0.02 + 1e-9,
         `CLI ${cli.validation.accuracy} vs browser ${outcome.validation}`);
     } finally {
       await session.close();
