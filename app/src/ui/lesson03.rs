@@ -61,7 +61,9 @@ pub fn FineTuningLesson() -> impl IntoView {
     };
     view! {
         <section class="lesson" aria-labelledby="lesson03-title">
-            <h2 id="lesson03-title">"Lesson 03 · Fine-tuning: adapting the top of the backbone"</h2>
+            <h2 id="lesson03-title">
+                "Lesson 03 · Fine-tuning: adapting the top of the backbone"
+            </h2>
             <Explanation/>
             <CodeComparison keras=KERAS_CODE app=APP_STEPS/>
             <BlockDiagram first_trainable_block/>
