@@ -9,7 +9,7 @@ use super::chart::{CurveChart, Metric};
 use super::code::CodeComparison;
 use super::lesson02::NumberField;
 use super::messages::RunMessages;
-use super::progress::ProgressBar;
+use super::progress::DownloadBar;
 use super::run_state::Lesson;
 use super::settings::UrlOptions;
 use crate::course::{SCRATCH, percent};
@@ -156,7 +156,6 @@ fn ScratchControls() -> impl IntoView {
 #[component]
 fn ScratchProgress() -> impl IntoView {
     let run = expect_context::<RunState>();
-    let download = run.download;
     let epochs = run.epochs;
     let size = ScratchCnnConfig::default().input_size;
     view! {
@@ -164,22 +163,7 @@ fn ScratchProgress() -> impl IntoView {
             <p class="phase" data-testid="scratch-phase" aria-live="polite">
                 {move || run.phase.get()}
             </p>
-            <ProgressBar
-                label="Download"
-                test_id="scratch-download-progress"
-                done=Signal::derive(move || download.get().bytes_done as f64)
-                total=Signal::derive(move || download.get().bytes_total as f64)
-                caption=Signal::derive(move || {
-                    let d = download.get();
-                    format!(
-                        "{} / {} photos ({size}x{size}) · {:.1} / {:.1} MB",
-                        d.photos_done,
-                        d.photos_total,
-                        d.bytes_done as f64 / 1e6,
-                        d.bytes_total as f64 / 1e6
-                    )
-                })
-            />
+            <DownloadBar test_id="scratch-download-progress" photo_note=format!(" ({size}x{size})")/>
             <GapNote/>
             <div class="charts">
                 <CurveChart epochs=epochs metric=Metric::Accuracy/>

@@ -8,7 +8,7 @@ use super::chart::{CurveChart, Metric};
 use super::code::CodeComparison;
 use super::messages::RunMessages;
 use super::model_file::ModelFilePanel;
-use super::progress::ProgressBar;
+use super::progress::{DownloadBar, ProgressBar};
 use super::results::FeatureExtractionResults;
 use super::run_state::Lesson;
 use super::settings::UrlOptions;
@@ -165,28 +165,12 @@ where
 #[component]
 fn RunProgress() -> impl IntoView {
     let run = expect_context::<RunState>();
-    let download = run.download;
     let extraction = run.extraction;
     let epochs = run.epochs;
     view! {
         <div class="run-progress">
             <p class="phase" data-testid="phase" aria-live="polite">{move || run.phase.get()}</p>
-            <ProgressBar
-                label="Download"
-                test_id="download-progress"
-                done=Signal::derive(move || download.get().bytes_done as f64)
-                total=Signal::derive(move || download.get().bytes_total as f64)
-                caption=Signal::derive(move || {
-                    let d = download.get();
-                    format!(
-                        "{} / {} photos · {:.1} / {:.1} MB",
-                        d.photos_done,
-                        d.photos_total,
-                        d.bytes_done as f64 / 1e6,
-                        d.bytes_total as f64 / 1e6
-                    )
-                })
-            />
+            <DownloadBar test_id="download-progress"/>
             <ProgressBar
                 label="Features"
                 test_id="extraction-progress"

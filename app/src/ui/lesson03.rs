@@ -13,7 +13,7 @@ use super::code::CodeComparison;
 use super::lesson02::NumberField;
 use super::messages::RunMessages;
 use super::model_file::DownloadButton;
-use super::progress::ProgressBar;
+use super::progress::{DownloadBar, ProgressBar};
 use super::results::{EvaluationTables, PhotoCredits};
 use super::run_state::Lesson;
 use super::settings::UrlOptions;
@@ -267,7 +267,6 @@ fn FineTuneControls(settings: FineTuneSettings) -> impl IntoView {
 #[component]
 fn FineTuneProgress() -> impl IntoView {
     let run = expect_context::<RunState>();
-    let download = run.download;
     let cache = run.extraction;
     let epochs = run.epochs;
     view! {
@@ -275,22 +274,7 @@ fn FineTuneProgress() -> impl IntoView {
             <p class="phase" data-testid="fine-tune-phase" aria-live="polite">
                 {move || run.phase.get()}
             </p>
-            <ProgressBar
-                label="Download"
-                test_id="fine-tune-download-progress"
-                done=Signal::derive(move || download.get().bytes_done as f64)
-                total=Signal::derive(move || download.get().bytes_total as f64)
-                caption=Signal::derive(move || {
-                    let d = download.get();
-                    format!(
-                        "{} / {} photos · {:.1} / {:.1} MB",
-                        d.photos_done,
-                        d.photos_total,
-                        d.bytes_done as f64 / 1e6,
-                        d.bytes_total as f64 / 1e6
-                    )
-                })
-            />
+            <DownloadBar test_id="fine-tune-download-progress"/>
             <ProgressBar
                 label="Boundary cache"
                 test_id="cache-progress"

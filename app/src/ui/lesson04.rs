@@ -10,7 +10,7 @@ use super::RunState;
 use super::code::CodeComparison;
 use super::lesson02::NumberField;
 use super::messages::RunMessages;
-use super::progress::ProgressBar;
+use super::progress::{DownloadBar, ProgressBar};
 use super::run_state::Lesson;
 use super::settings::UrlOptions;
 use crate::course::percent;
@@ -140,21 +140,11 @@ fn ZooControls() -> impl IntoView {
 #[component]
 fn ZooProgress() -> impl IntoView {
     let run = expect_context::<RunState>();
-    let download = run.download;
     let extraction = run.extraction;
     view! {
         <div class="run-progress">
             <p class="phase" data-testid="phase" aria-live="polite">{move || run.phase.get()}</p>
-            <ProgressBar
-                label="Photos"
-                test_id="zoo-download-progress"
-                done=Signal::derive(move || download.get().bytes_done as f64)
-                total=Signal::derive(move || download.get().bytes_total as f64)
-                caption=Signal::derive(move || {
-                    let d = download.get();
-                    format!("{} / {} photos", d.photos_done, d.photos_total)
-                })
-            />
+            <DownloadBar test_id="zoo-download-progress"/>
             <ProgressBar
                 label="Backbone"
                 test_id="zoo-extraction-progress"
