@@ -11,7 +11,7 @@ import { startServer } from './serve.mjs';
 const QUERY = { epochs: 3, sweep: '' };
 
 async function secondsPerEpoch({ server, webgpu }) {
-  const session = await openApp({ server, webgpu, query: QUERY });
+  const session = await openApp({ lesson: '01', server, webgpu, query: QUERY });
   try {
     await session.page.getByTestId('train-scratch').click();
     await session.page

@@ -14,7 +14,7 @@ const HOUR = 60 * 60_000;
 
 async function timeEpochs({ server, webgpu, query }) {
   // One fine-tuning epoch is enough to fill the caches; the timing runs its own epochs.
-  const session = await openApp({ server, webgpu, query: { ...query, epochs: 1 } });
+  const session = await openApp({ lesson: '03', server, webgpu, query: { ...query, epochs: 1 } });
   const { page } = session;
   const error = () => page.evaluate(() =>
     document.querySelector('[data-testid="error"], [data-testid="experiment-error"]')?.textContent ?? null);

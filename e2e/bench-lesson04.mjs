@@ -10,7 +10,7 @@ import { startServer } from './serve.mjs';
 
 async function measure({ server, webgpu }) {
   const query = webgpu ? { train_per_class: 4, val_per_class: 2, zoo_photos: 2 } : {};
-  const session = await openApp({ server, webgpu, query });
+  const session = await openApp({ lesson: '04', server, webgpu, query });
   try {
     await session.page.getByTestId('train-zoo').click();
     await session.page

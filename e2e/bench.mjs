@@ -14,7 +14,7 @@ async function runInTab({ server, webgpu, query }) {
   // Body bytes as the server sent them (gzip where it compresses): the page's and the worker's
   // requests alike, which a page-level network listener would not both see.
   const firstRequest = server.requests.length;
-  const session = await openApp({ server, webgpu, query });
+  const session = await openApp({ lesson: '02', server, webgpu, query });
   try {
     await session.page.getByTestId('train').click();
     await session.page.locator('[data-testid="results"], [data-testid="error"]').first().waitFor({ timeout: 60 * 60_000 });

@@ -102,6 +102,8 @@ export function recordPage(page) {
  *   webgpu      launch with WebGPU (SwiftShader) instead of the CPU fallback
  *   query       object of URL query parameters, e.g. { lesson: 'features' }
  *   path        path below the site root (default '/')
+ *   lesson      open this lesson's page ('01'..'04', the address's '#/lesson/NN'); default:
+ *               the home page
  *   server      an already started server from serve.mjs (default: start one on dist/)
  *   waitForReady  wait for [data-testid="app-ready"] (default true)
  *   timeout     ms to wait for the ready marker (default 120 s: WASM start-up is slow
@@ -112,6 +114,7 @@ export async function openApp({
   webgpu = false,
   query = {},
   path: pagePath = '/',
+  lesson = null,
   server = null,
   waitForReady = true,
   timeout = 120_000,
@@ -129,6 +132,7 @@ export async function openApp({
     log = recordPage(page);
     const url = new URL(pagePath.replace(/^\//, ''), activeServer.url);
     for (const [key, value] of Object.entries(query)) url.searchParams.set(key, String(value));
+    if (lesson) url.hash = `#/lesson/${lesson}`;
     await page.goto(url.href, { waitUntil: 'load', timeout });
     if (waitForReady) {
       await page.locator('[data-testid="app-ready"]').first().waitFor({ state: 'attached', timeout });
@@ -160,6 +164,12 @@ export async function openApp({
     if (ownServer) await activeServer.close();
     throw error;
   }
+}
+
+/** Shows lesson `lesson`'s page ('01'..'04') in an open app, as its link in the header does. */
+export async function goToLesson(page, lesson) {
+  await page.getByTestId(`nav-${lesson}`).click();
+  await page.locator(`.lesson-page[data-lesson="${lesson}"]:not([hidden])`).waitFor();
 }
 
 /** A readable dump of what went wrong on a page, for assertion messages. */

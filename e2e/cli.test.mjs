@@ -1,8 +1,8 @@
 // The command-line tool on the prepared Flowers photos (what `transfer-lab prepare` made from
 // the mirror): lesson 02 trained with the defaults, and on the full training split, then
 // evaluated on validation photos it never trained on; lesson 03 against lesson 02 on the same
-// split and seed (the lesson's 200 validation photos choose lesson 03's best epoch; the other
-// 461 played no part in any choice, and the comparison on them is printed).
+// split and seed, on all 661 validation photos (lesson 03's best epoch is chosen on training
+// photos outside the lesson subset, so none of them played a part in any choice).
 
 import assert from 'node:assert/strict';
 import { mkdtemp } from 'node:fs/promises';
@@ -39,21 +39,29 @@ describe('transfer-lab on the prepared photos', () => {
     assert.ok(fullEvaluated.evaluation.accuracy >= 0.88, `full split: ${fullEvaluated.evaluation.accuracy}`);
   });
 
-  test('lesson 03 starts from lesson 02 and ends at or above it on the photos that chose its epoch', { timeout: 20 * MINUTES }, async () => {
+  test('lesson 03 ends at or above lesson 02 on photos that played no part in any choice', { timeout: 25 * MINUTES }, async () => {
     const lesson02 = path.join(dir, 'same-split-02.tlmodel');
     const lesson03 = path.join(dir, 'same-split-03.tlmodel');
     const head = await cliJson(['train', '--lesson', '02', '--seed', '42', '--out', lesson02]);
     const tuned = await cliJson(['train', '--lesson', '03', '--seed', '42', '--out', lesson03]);
     // Lesson 03 trains lesson 02's head first, with the same photos and seed.
     assert.equal(tuned.lesson02_accuracy, head.validation.accuracy);
-    assert.ok(tuned.validation.accuracy >= tuned.lesson02_accuracy,
-      `lesson 03 ${tuned.validation.accuracy} vs lesson 02 ${tuned.lesson02_accuracy}`);
-    // All 661 validation photos: the 461 beyond the lesson's 200 played no part in any choice.
+    assert.equal(tuned.train_photos, head.train_photos);
+    // Its best epoch is chosen on training photos outside the lesson subset, so every one of
+    // the 661 validation photos is unseen by training and by every choice.
+    assert.equal(tuned.selection_from, 'training photos outside the lesson subset');
+    assert.ok(tuned.selection_photos > 0);
     const before = await cliJson(['eval', lesson02, '--full']);
     const after = await cliJson(['eval', lesson03, '--full']);
-    console.log(`lesson 02 -> 03: ${tuned.lesson02_accuracy} -> ${tuned.validation.accuracy} on the ` +
-      `${tuned.validation_photos} photos that chose the epoch; ${before.evaluation.accuracy} -> ` +
-      `${after.evaluation.accuracy} on all ${after.photos} validation photos; seconds ${JSON.stringify(tuned.seconds)}`);
+    const gain = after.evaluation.accuracy - before.evaluation.accuracy;
+    console.log(`lesson 02 -> 03: ${tuned.lesson02_selection_accuracy} -> ${tuned.selection_accuracy} ` +
+      `on the ${tuned.selection_photos} selection photos (epoch ${tuned.best_epoch}); ` +
+      `${tuned.lesson02_accuracy} -> ${tuned.validation.accuracy} on the lesson's ` +
+      `${tuned.validation_photos} validation photos; ${before.evaluation.accuracy} -> ` +
+      `${after.evaluation.accuracy} (${(100 * gain).toFixed(1)} points) on all ${after.photos} ` +
+      `validation photos; seconds ${JSON.stringify(tuned.seconds)}`);
     assert.equal(before.photos, after.photos);
+    // Measured: 0.8714 -> 0.8775 (+0.6 points) with seed 42.
+    assert.ok(gain >= 0, `lesson 03 ${after.evaluation.accuracy} vs lesson 02 ${before.evaluation.accuracy}`);
   });
 });

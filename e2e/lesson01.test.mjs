@@ -51,7 +51,7 @@ describe('lesson 01: a CNN from scratch', () => {
   });
 
   test('defaults on the CPU backend overfit visibly and sweep four dataset sizes', { timeout: 30 * MINUTES }, async () => {
-    const session = await openApp({ server, webgpu: false });
+    const session = await openApp({ lesson: '01', server, webgpu: false });
     try {
       const outcome = await trainFromScratch(session.page, { timeout: 28 * MINUTES });
       await session.screenshot('lesson01-cpu-defaults');
@@ -83,7 +83,7 @@ describe('lesson 01: a CNN from scratch', () => {
   test('WebGPU trains a reduced subset and draws its sweep', { timeout: 30 * MINUTES }, async () => {
     // Few epochs: a software adapter takes about 20 s per epoch here.
     const query = { train_per_class: 8, val_per_class: 4, sweep: '2,4', epochs: 6 };
-    const session = await openApp({ server, webgpu: true, query });
+    const session = await openApp({ lesson: '01', server, webgpu: true, query });
     try {
       const outcome = await trainFromScratch(session.page, { timeout: 28 * MINUTES });
       await session.screenshot('lesson01-webgpu-reduced');

@@ -46,7 +46,7 @@ describe('lesson 02: feature extraction', () => {
   });
 
   test('defaults on the CPU backend reach at least 80% validation accuracy', { timeout: 40 * MINUTES }, async () => {
-    const session = await openApp({ server, webgpu: false });
+    const session = await openApp({ lesson: '02', server, webgpu: false });
     try {
       const outcome = await train(session.page, { timeout: 38 * MINUTES });
       await session.screenshot('lesson02-cpu-defaults');
@@ -82,7 +82,7 @@ describe('lesson 02: feature extraction', () => {
 
   let webgpuPredictions = null;
   test('WebGPU trains a reduced subset clearly above chance', { timeout: 30 * MINUTES }, async () => {
-    const session = await openApp({ server, webgpu: true, query: REDUCED });
+    const session = await openApp({ lesson: '02', server, webgpu: true, query: REDUCED });
     try {
       const outcome = await train(session.page, { timeout: 28 * MINUTES });
       await session.screenshot('lesson02-webgpu-reduced');
@@ -98,7 +98,7 @@ describe('lesson 02: feature extraction', () => {
 
   test('the CPU backend predicts the same classes as WebGPU on the same photos', { timeout: 10 * MINUTES }, async (t) => {
     if (!webgpuPredictions) return t.skip('the WebGPU run did not finish');
-    const session = await openApp({ server, webgpu: false, query: REDUCED });
+    const session = await openApp({ lesson: '02', server, webgpu: false, query: REDUCED });
     try {
       const outcome = await train(session.page, { timeout: 9 * MINUTES });
       assert.equal(outcome.backend, 'CPU');
@@ -111,7 +111,7 @@ describe('lesson 02: feature extraction', () => {
 
   test('a GPU device lost mid-training: the run goes on on the CPU from the last epoch', { timeout: 30 * MINUTES }, async () => {
     const query = { ...REDUCED, simulate_device_loss_at_epoch: 3 };
-    const session = await openApp({ server, webgpu: true, query });
+    const session = await openApp({ lesson: '02', server, webgpu: true, query });
     try {
       const outcome = await train(session.page, { timeout: 28 * MINUTES });
       await session.screenshot('lesson02-device-lost');
@@ -130,7 +130,7 @@ describe('lesson 02: feature extraction', () => {
   });
 
   test('a shard that keeps failing is reported and training uses what arrived', { timeout: 10 * MINUTES }, async () => {
-    const session = await openApp({ server, webgpu: false, query: REDUCED, waitForReady: true });
+    const session = await openApp({ lesson: '02', server, webgpu: false, query: REDUCED, waitForReady: true });
     try {
       const manifest = await (await fetch(new URL('generated/flowers/manifest.json', server.url))).json();
       const shard = manifest.shards.find((s) => s.split === 'train' && s.subset === 'lesson').file;
@@ -150,7 +150,7 @@ describe('lesson 02: feature extraction', () => {
   });
 
   test('a shard that fails once is retried without loss', { timeout: 10 * MINUTES }, async () => {
-    const session = await openApp({ server, webgpu: false, query: REDUCED });
+    const session = await openApp({ lesson: '02', server, webgpu: false, query: REDUCED });
     try {
       let failed = false;
       await session.page.context().route(/validation-lesson-000\.tlshard$/, (route) => {
@@ -169,7 +169,7 @@ describe('lesson 02: feature extraction', () => {
   });
 
   test('a damaged weight file is refused with its name, without a crash', { timeout: 5 * MINUTES }, async () => {
-    const session = await openApp({ server, webgpu: false, query: REDUCED });
+    const session = await openApp({ lesson: '02', server, webgpu: false, query: REDUCED });
     try {
       await session.page.context().route(/models\/mobilenet_v2\.tlw$/, (route) =>
         route.fulfill({ status: 200, body: Buffer.from('not a weight file at all') }),
@@ -184,7 +184,7 @@ describe('lesson 02: feature extraction', () => {
   });
 
   test('a weight file of another layout is refused in plain words', { timeout: 5 * MINUTES }, async () => {
-    const session = await openApp({ server, webgpu: false, query: REDUCED });
+    const session = await openApp({ lesson: '02', server, webgpu: false, query: REDUCED });
     try {
       const body = Buffer.from('TLWEIGHT but then nothing sensible');
       const { createHash } = await import('node:crypto');
@@ -207,7 +207,7 @@ describe('lesson 02: feature extraction', () => {
   });
 
   test('a loss that stops being finite stops training with an explanation', { timeout: 10 * MINUTES }, async () => {
-    const session = await openApp({ server, webgpu: false, query: REDUCED });
+    const session = await openApp({ lesson: '02', server, webgpu: false, query: REDUCED });
     try {
       // Lessons 01 and 03 have a learning-rate field too: this one is lesson 02's.
       await session.page.getByRole('region', { name: /Lesson 02/ }).getByLabel('Learning rate').fill('1e37');

@@ -8,7 +8,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { describeProblems, openApp } from './browser.mjs';
+import { describeProblems, goToLesson, openApp } from './browser.mjs';
 import { cliJson } from './cli.mjs';
 import { startServer } from './serve.mjs';
 
@@ -57,7 +57,7 @@ describe('lesson 03: fine-tuning', () => {
   });
 
   test('defaults on the CPU backend end at or above lesson 02 of the same tab', { timeout: 45 * MINUTES }, async () => {
-    const session = await openApp({ server, webgpu: false });
+    const session = await openApp({ lesson: '02', server, webgpu: false });
     const { page } = session;
     try {
       // Lesson 02 first, in the same tab: lesson 03 starts from its head.
@@ -65,6 +65,7 @@ describe('lesson 03: fine-tuning', () => {
       const lesson02Error = await waitFor(page, ['[data-testid="results"]'], { timeout: 20 * MINUTES });
       assert.equal(lesson02Error, null, `lesson 02 failed: ${lesson02Error}`);
       const lesson02 = Number(await page.getByTestId('val-accuracy').getAttribute('data-value'));
+      await goToLesson(page, '03');
 
       const outcome = await fineTune(page, { timeout: 30 * MINUTES });
       await session.screenshot('lesson03-cpu-defaults');
@@ -113,7 +114,7 @@ describe('lesson 03: fine-tuning', () => {
 
   test('WebGPU fine-tunes a reduced subset and times the cache', { timeout: 30 * MINUTES }, async () => {
     const query = { train_per_class: 4, val_per_class: 2, epochs: 2 };
-    const session = await openApp({ server, webgpu: true, query });
+    const session = await openApp({ lesson: '03', server, webgpu: true, query });
     const { page } = session;
     try {
       const outcome = await fineTune(page, { timeout: 25 * MINUTES });

@@ -46,7 +46,7 @@ describe('lesson 04: the model zoo', () => {
   });
 
   test('CPU backend with defaults: three rows, two without weights but measured', { timeout: 25 * MINUTES }, async () => {
-    const session = await openApp({ server, webgpu: false });
+    const session = await openApp({ lesson: '04', server, webgpu: false });
     try {
       const outcome = await compare(session.page, { timeout: 23 * MINUTES });
       await session.screenshot('lesson04-cpu-defaults');
@@ -80,7 +80,7 @@ describe('lesson 04: the model zoo', () => {
 
   test('WebGPU with a reduced subset measures all three rows', { timeout: 30 * MINUTES }, async () => {
     const query = { train_per_class: 4, val_per_class: 2, zoo_photos: 1 };
-    const session = await openApp({ server, webgpu: true, query });
+    const session = await openApp({ lesson: '04', server, webgpu: true, query });
     try {
       const outcome = await compare(session.page, { timeout: 28 * MINUTES });
       await session.screenshot('lesson04-webgpu-reduced');

@@ -34,6 +34,7 @@ describe('trained-model files', () => {
     ]);
     const cli = await cliJson(['eval', model, '--per-class', String(VALIDATION_PER_CLASS)]);
     const session = await openApp({
+      lesson: '02',
       server,
       webgpu: false,
       query: { backend: 'cpu', val_per_class: VALIDATION_PER_CLASS },
@@ -56,7 +57,7 @@ describe('trained-model files', () => {
   });
 
   test('a backbone weight file offered as a model is refused in plain words', { timeout: 5 * MINUTES }, async () => {
-    const session = await openApp({ server, webgpu: false, query: { backend: 'cpu' } });
+    const session = await openApp({ lesson: '02', server, webgpu: false, query: { backend: 'cpu' } });
     try {
       const backbone = path.resolve('../public/generated/models/mobilenet_v2.tlw');
       const loaded = await loadModelInPage(session.page, backbone, { timeout: 2 * MINUTES });

@@ -274,6 +274,8 @@ pub enum ToWorker {
     FineTuneExperiment(FineTuneExperiment),
     /// Load a trained-model file and measure it on the validation photos.
     CheckModel(ModelCheck),
+    /// Classify one photo with a trained-model file.
+    ClassifyPhoto(PhotoQuery),
     /// Start lesson 04.
     StartModelZoo(ZooRun),
     /// Stop after the current step, keeping what was computed.
@@ -388,6 +390,45 @@ pub struct ModelCheckResult {
     pub backend: String,
 }
 
+/// A request to classify one photo with a trained-model file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhotoQuery {
+    /// The trained-model file's bytes.
+    pub model_file: Vec<u8>,
+    /// The model's name, for messages.
+    pub model_name: String,
+    /// The photo file's bytes (JPEG, PNG, ...), as chosen or dropped.
+    pub photo: Vec<u8>,
+    /// The photo's file name.
+    pub photo_name: String,
+    /// Backend preference.
+    pub backend: BackendChoice,
+    /// Base address of the generated assets, e.g. `generated/`.
+    pub assets_base: String,
+}
+
+/// One class and the probability a model gives it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassProbability {
+    /// Class name.
+    pub class: String,
+    /// Probability, 0..=1.
+    pub probability: f32,
+}
+
+/// A model's answer for one photo.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhotoAnswer {
+    /// The photo's file name.
+    pub photo_name: String,
+    /// The model's name.
+    pub model_name: String,
+    /// The three most probable classes (fewer if the model has fewer), most probable first.
+    pub top: Vec<ClassProbability>,
+    /// Backend that ran it.
+    pub backend: String,
+}
+
 /// Worker -> page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum FromWorker {
@@ -433,6 +474,10 @@ pub enum FromWorker {
     ModelChecked(Box<ModelCheckResult>),
     /// A loaded model could not be used, explained in plain words.
     ModelRefused(String),
+    /// A photo was classified.
+    PhotoClassified(Box<PhotoAnswer>),
+    /// A photo could not be classified, explained in plain words.
+    PhotoRefused(String),
     /// One backbone of lesson 04 is measured.
     ZooRow(Box<ZooRow>),
     /// Lesson 04 finished (or was stopped).
@@ -491,6 +536,31 @@ mod tests {
         });
         let back: ToWorker = serde_json::from_str(&experiment.to_json()).unwrap();
         assert_eq!(back, experiment);
+    }
+
+    #[test]
+    fn photo_messages_survive_the_json_round_trip() {
+        let query = ToWorker::ClassifyPhoto(PhotoQuery {
+            model_file: vec![1, 2, 3],
+            model_name: "lesson02.tlmodel".into(),
+            photo: vec![0xff, 0xd8],
+            photo_name: "rose.jpg".into(),
+            backend: BackendChoice::Auto,
+            assets_base: "generated/".into(),
+        });
+        let back: ToWorker = serde_json::from_str(&query.to_json()).unwrap();
+        assert_eq!(back, query);
+        let answer = FromWorker::PhotoClassified(Box::new(PhotoAnswer {
+            photo_name: "rose.jpg".into(),
+            model_name: "lesson02.tlmodel".into(),
+            top: vec![ClassProbability {
+                class: "roses".into(),
+                probability: 0.75,
+            }],
+            backend: "CPU".into(),
+        }));
+        let back: FromWorker = serde_json::from_str(&answer.to_json()).unwrap();
+        assert_eq!(back, answer);
     }
 
     #[test]

@@ -30,6 +30,9 @@ use crate::folder::{Skipped, limit_per_class, progress_bar, read_folder_split};
 const EXTRACTION_BATCH: usize = 16;
 /// Where the CLI says a model was trained.
 const TRAINED_WITH: &str = "transfer-lab CLI, CPU (flex)";
+/// Lesson 03's photos per class that choose the best epoch: as many as the lesson's validation
+/// photos per class.
+const SELECTION_PER_CLASS: usize = 40;
 
 /// The lessons that train a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -86,9 +89,19 @@ pub struct TrainArgs {
     /// convolution and the head; default: the top ~20% of the parameters).
     #[arg(long)]
     pub first_trainable_block: Option<usize>,
-    /// Lesson 03: stop after this many epochs without a better validation accuracy.
+    /// Lesson 03: stop after this many epochs without a better accuracy on the photos that
+    /// choose the epoch.
     #[arg(long)]
     pub patience: Option<usize>,
+    /// Lesson 03: random crops of every training photo cached besides the photo and its mirror
+    /// (default: the lesson's).
+    #[arg(long)]
+    pub crops_per_photo: Option<usize>,
+    /// Lesson 03: photos per class that choose the best epoch, taken from the training split
+    /// outside the lesson subset (with `--full` or `--data`: held out of the training photos),
+    /// so no validation photo plays a part in any choice; 0 lets the validation photos choose.
+    #[arg(long, default_value_t = SELECTION_PER_CLASS)]
+    pub select_per_class: usize,
     /// Seed of the initial weights, the shuffling and a `--data` split.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -134,6 +147,16 @@ pub struct TrainSummary {
     pub epochs: Vec<EpochReport>,
     /// Lesson 03: the validation accuracy of the lesson 02 head it started from.
     pub lesson02_accuracy: Option<f32>,
+    /// Lesson 03: the photos that chose the best epoch (0: the validation photos did).
+    pub selection_photos: usize,
+    /// Lesson 03: where those photos came from.
+    pub selection_from: Option<String>,
+    /// Lesson 03: the kept epoch (1-based) and its accuracy on the selection photos.
+    pub best_epoch: Option<usize>,
+    /// Lesson 03: the lesson 02 head's accuracy on the selection photos.
+    pub lesson02_selection_accuracy: Option<f32>,
+    /// Lesson 03: the kept epoch's accuracy on the selection photos.
+    pub selection_accuracy: Option<f32>,
     /// The final evaluation on the validation photos (lesson 03: the best epoch's weights).
     pub validation: Evaluation,
     /// Phase timings.
@@ -390,24 +413,26 @@ fn feature_extraction(args: &TrainArgs, out: PathBuf) -> Result<TrainSummary> {
         skipped,
         epochs: run.epochs,
         lesson02_accuracy: None,
+        selection_photos: 0,
+        selection_from: None,
+        best_epoch: None,
+        lesson02_selection_accuracy: None,
+        selection_accuracy: None,
         validation: evaluation,
         seconds,
         photos_per_second: run.photos_per_second,
     })
 }
 
-/// Fills a boundary cache batch by batch, with a progress bar.
+/// Fills an empty boundary cache batch by batch, with a progress bar.
 fn cache(
+    mut cache: BoundaryCache,
     backbone: &MobileNetV2,
     weights: &WebWeights,
     photos: &PhotoSet,
-    first_trainable_block: usize,
-    with_flips: bool,
     what: &str,
 ) -> Result<BoundaryCache> {
     let device = Device::flex();
-    let shape = boundary_shape(first_trainable_block, photos.size());
-    let mut cache = BoundaryCache::new(first_trainable_block, shape, with_flips);
     let bar = progress_bar(photos.len(), what);
     let indices: Vec<usize> = (0..photos.len()).collect();
     for batch in indices.chunks(CACHE_BATCH) {
@@ -427,6 +452,53 @@ fn cache(
     Ok(cache)
 }
 
+/// The photos that choose lesson 03's best epoch, and where they came from: `per_class`
+/// training photos per class outside the lesson subset, or, when the run trains on every
+/// training photo it has (`--full`, `--data`), the first `per_class` of each class held out of
+/// them (a class keeps at least one training photo). `None` for `per_class` 0.
+fn selection_photos(
+    args: &TrainArgs,
+    photos: &mut LabelledPhotos,
+    size: usize,
+) -> Result<Option<(PhotoSet, String)>> {
+    let per_class = args.select_per_class;
+    if per_class == 0 {
+        return Ok(None);
+    }
+    if args.data.is_none() && !args.full {
+        let (extras, _) =
+            PreparedAssets::open(&args.assets)?.load_training_extras(per_class, size)?;
+        if !extras.is_empty() {
+            let from = "training photos outside the lesson subset".to_string();
+            return Ok(Some((extras, from)));
+        }
+    }
+    let mut left: Vec<usize> = vec![0; photos.classes.len()];
+    for &label in photos.train.labels() {
+        left[label] += 1;
+    }
+    let mut held = PhotoSet::new(size);
+    let mut train = PhotoSet::new(size);
+    let mut train_names = Vec::new();
+    let mut taken = vec![0usize; photos.classes.len()];
+    for (index, &label) in photos.train.labels().iter().enumerate() {
+        if taken[label] < per_class && left[label] > 1 {
+            taken[label] += 1;
+            left[label] -= 1;
+            held.push(photos.train.photo(index), label);
+        } else {
+            train.push(photos.train.photo(index), label);
+            train_names.push(photos.train_names[index].clone());
+        }
+    }
+    photos.train = train;
+    photos.train_names = train_names;
+    Ok(Some((
+        held,
+        "training photos held out of this run's".to_string(),
+    )))
+}
+
 /// Lesson 03: lesson 02's head first, then the top of the backbone and the head together, from
 /// a boundary cache, with early stopping.
 fn fine_tuning(args: &TrainArgs, out: PathBuf) -> Result<TrainSummary> {
@@ -434,7 +506,9 @@ fn fine_tuning(args: &TrainArgs, out: PathBuf) -> Result<TrainSummary> {
     let (weights, entry) = assets.weights("mobilenet_v2")?;
     let backbone = MobileNetV2::from_weights(&weights, &Device::flex())?;
     let mut seconds = PhaseSeconds::default();
-    let (photos, skipped, load_seconds) = load_photos(args, weights.preprocessing().input_size)?;
+    let size = weights.preprocessing().input_size;
+    let (mut photos, skipped, load_seconds) = load_photos(args, size)?;
+    let selection = selection_photos(args, &mut photos, size)?;
     seconds.load = load_seconds;
     let classes = photos.classes.len();
 
@@ -449,30 +523,44 @@ fn fine_tuning(args: &TrainArgs, out: PathBuf) -> Result<TrainSummary> {
         first_trainable_block: args
             .first_trainable_block
             .unwrap_or(defaults.first_trainable_block),
+        crops_per_photo: args.crops_per_photo.unwrap_or(defaults.crops_per_photo),
     };
     eprintln!(
         "fine-tuning blocks {}.. and the head: {:.1}% of the backbone's parameters train",
         config.first_trainable_block,
         trainable_fraction(config.first_trainable_block) * 100.0
     );
+    match &selection {
+        Some((set, from)) => eprintln!("the best epoch is chosen on {} {from}", set.len()),
+        None => eprintln!("the best epoch is chosen on the validation photos"),
+    }
     let started = Instant::now();
     let block = config.first_trainable_block;
+    let plain = || BoundaryCache::new(block, boundary_shape(block, size), false);
     let train = cache(
+        BoundaryCache::for_training(&config, size),
         &backbone,
         &weights,
         &photos.train,
-        block,
-        config.augment,
         "training photos",
     )?;
     let validation = cache(
+        plain(),
         &backbone,
         &weights,
         &photos.validation,
-        block,
-        false,
         "validation photos",
     )?;
+    let select = match &selection {
+        Some((set, _)) => Some(cache(
+            plain(),
+            &backbone,
+            &weights,
+            set,
+            "selection photos",
+        )?),
+        None => None,
+    };
     // Lesson 02's features come from the cache through the frozen top: no second full pass.
     let device = Device::flex();
     let features = (
@@ -480,12 +568,16 @@ fn fine_tuning(args: &TrainArgs, out: PathBuf) -> Result<TrainSummary> {
         pollster::block_on(validation.pooled_features(&backbone, &device))?,
     );
     seconds.features = started.elapsed().as_secs_f64();
-    let passes = train.len() * if train.has_flips() { 2 } else { 1 } + validation.len();
+    let select_len = select.as_ref().map_or(0, BoundaryCache::len);
+    let passes = train.len() * train.views() + validation.len() + select_len;
     let photos_per_second = passes as f64 / seconds.features.max(1e-9);
+    let bytes =
+        train.bytes() + validation.bytes() + select.as_ref().map_or(0, BoundaryCache::bytes);
     eprintln!(
-        "boundary cache: {:.1} MB; {passes} photos through the frozen blocks, {:.1} photos/s",
-        (train.bytes() + validation.bytes()) as f64 / 1e6,
-        photos_per_second
+        "boundary cache: {:.1} MB ({} views per training photo); {passes} photos through the \
+         frozen blocks, {photos_per_second:.1} photos/s",
+        bytes as f64 / 1e6,
+        train.views(),
     );
 
     eprintln!("lesson 02 first: the head on frozen features");
@@ -513,15 +605,29 @@ fn fine_tuning(args: &TrainArgs, out: PathBuf) -> Result<TrainSummary> {
         &snapshot,
         &device,
     ))?;
+    let lesson02_selection = match &select {
+        Some(select) => pollster::block_on(tuner.measure(select))?.map(|m| m.accuracy),
+        None => None,
+    };
+    let chooser = select.as_ref().unwrap_or(&validation);
     let mut epochs = Vec::new();
     while !tuner.finished() {
-        let report = pollster::block_on(tuner.run_epoch(&train, &validation))?;
+        let mut report = pollster::block_on(tuner.run_epoch(&train, chooser))?;
+        if select.is_some() {
+            eprint!(
+                "selection {:.3}  ",
+                report.validation.map_or(0.0, |m| m.accuracy)
+            );
+            // The summary's validation column is the validation photos', as in lessons 01-02.
+            report.validation = pollster::block_on(tuner.measure(&validation))?;
+        }
         print_epoch(&report, config.epochs);
         epochs.push(report);
     }
     if tuner.stopped_early() {
         eprintln!(
-            "stopped early: no better validation accuracy for {} epochs; keeping epoch {}",
+            "stopped early: no better accuracy on the selection photos for {} epochs; keeping \
+             epoch {}",
             config.patience,
             tuner.best_epoch().unwrap_or(0)
         );
@@ -562,6 +668,11 @@ fn fine_tuning(args: &TrainArgs, out: PathBuf) -> Result<TrainSummary> {
         skipped,
         epochs,
         lesson02_accuracy: Some(lesson02.accuracy),
+        selection_photos: select_len,
+        selection_from: selection.map(|(_, from)| from),
+        best_epoch: tuner.best_epoch(),
+        lesson02_selection_accuracy: lesson02_selection,
+        selection_accuracy: tuner.best_validation_accuracy(),
         validation: evaluation,
         seconds,
         photos_per_second: head.photos_per_second,
@@ -629,6 +740,11 @@ fn scratch_cnn(args: &TrainArgs, out: PathBuf) -> Result<TrainSummary> {
         skipped,
         epochs,
         lesson02_accuracy: None,
+        selection_photos: 0,
+        selection_from: None,
+        best_epoch: None,
+        lesson02_selection_accuracy: None,
+        selection_accuracy: None,
         validation: evaluation,
         seconds,
         photos_per_second: 0.0,
@@ -677,6 +793,15 @@ pub fn print_summary(summary: &TrainSummary) {
     );
     if let Some(lesson02) = summary.lesson02_accuracy {
         println!("lesson 02 validation accuracy (the starting point): {lesson02:.4}");
+    }
+    if let (Some(from), Some(epoch)) = (&summary.selection_from, summary.best_epoch) {
+        let accuracy = |a: Option<f32>| a.map_or(String::from("-"), |a| format!("{a:.4}"));
+        println!(
+            "best epoch {epoch}, chosen on {} {from}: {} -> {}",
+            summary.selection_photos,
+            accuracy(summary.lesson02_selection_accuracy),
+            accuracy(summary.selection_accuracy)
+        );
     }
     println!("validation accuracy: {:.4}", summary.validation.accuracy);
     println!("model written to {}", summary.model_file.display());

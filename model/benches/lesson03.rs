@@ -14,11 +14,14 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::tensor::Device;
+use transfer_lab_model::features::FeatureSet;
 use transfer_lab_model::fine_tune::{
-    BoundaryCache, FineTuneConfig, FineTuner, cache_boundary, stage_parameters, trainable_fraction,
+    BoundaryCache, FineTuneConfig, FineTuner, boundary_shape, cache_boundary, fill_boundary_cache,
+    stage_parameters, trainable_fraction,
 };
 use transfer_lab_model::head::{HeadSnapshot, HeadTrainer, HeadTrainingConfig};
 use transfer_lab_model::mobilenet_v2::{FEATURE_WIDTH, MobileNetV2};
+use transfer_lab_model::photo_set::PhotoSet;
 use transfer_lab_model::prepared::PreparedAssets;
 
 type Error = Box<dyn std::error::Error>;
@@ -257,7 +260,10 @@ fn sweep(
 }
 
 /// Accuracy on photos that neither training nor early stopping saw, for lesson 02 and for a few
-/// fine-tuning settings (`--configs block:rate:patience:epochs,...`).
+/// fine-tuning settings (`--configs block:rate:patience:epochs:crops,...`). `--select extra`
+/// chooses the best epoch on `--select-per-class` (40) training photos outside the lesson subset,
+/// so that all 661 validation photos are unseen; by default the lesson's 200 validation photos
+/// choose it and only the other 461 are unseen.
 fn unseen() -> Result<(), Error> {
     let generated = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../public/generated");
     let assets = PreparedAssets::open(&generated)?;
@@ -273,8 +279,8 @@ fn unseen() -> Result<(), Error> {
         .filter(|p| p.subset == transfer_lab_model::shards::SUBSET_LESSON)
         .map(|p| p.name.as_str())
         .collect();
-    let pick = |set: &transfer_lab_model::photo_set::PhotoSet, names: &[String], want: bool| {
-        let mut picked = transfer_lab_model::photo_set::PhotoSet::new(size);
+    let pick = |set: &PhotoSet, names: &[String], want: bool| {
+        let mut picked = PhotoSet::new(size);
         for (i, name) in names.iter().enumerate() {
             if lesson.contains(name.as_str()) == want {
                 picked.push(set.photo(i), set.labels()[i]);
@@ -288,16 +294,30 @@ fn unseen() -> Result<(), Error> {
     } else {
         pick(&all.train, &all.train_names, true)
     };
-    let select_photos = pick(&all.validation, &all.validation_names, true);
-    let unseen_photos = pick(&all.validation, &all.validation_names, false);
+    let lesson_validation = pick(&all.validation, &all.validation_names, true);
+    let extra_validation = pick(&all.validation, &all.validation_names, false);
+    let select_extra = option("--select").as_deref() == Some("extra");
+    let select_photos = if select_extra {
+        let per_class = option("--select-per-class").map_or(Ok(40), |n| n.parse())?;
+        assets.load_training_extras(per_class, size)?.0
+    } else {
+        lesson_validation.clone()
+    };
     println!(
-        "unseen comparison: {} train, {} for early stopping, {} unseen",
+        "unseen comparison: {} train, {} for early stopping ({}), {} + {} validation",
         train_photos.len(),
         select_photos.len(),
-        unseen_photos.len()
+        if select_extra {
+            "extra training photos"
+        } else {
+            "lesson validation photos"
+        },
+        lesson_validation.len(),
+        extra_validation.len()
     );
-    let configs: Vec<(usize, f64, usize, usize)> = option("--configs")
-        .unwrap_or_else(|| "17:1e-4:4:15,17:3e-5:15:15,17:3e-4:4:15,16:1e-4:4:15".into())
+    type Setting = (usize, f64, usize, usize, usize);
+    let configs: Vec<Setting> = option("--configs")
+        .unwrap_or_else(|| "17:1e-4:4:15:0,17:1e-4:4:15:2".into())
         .split(',')
         .map(|c| {
             let parts: Vec<&str> = c.split(':').collect();
@@ -306,43 +326,58 @@ fn unseen() -> Result<(), Error> {
                 parts[1].parse()?,
                 parts[2].parse()?,
                 parts[3].parse()?,
+                parts.get(4).map_or(Ok(0), |p| p.parse())?,
             ))
         })
         .collect::<Result<_, Error>>()?;
     let preprocessing = weights.preprocessing();
-    let mut caches = std::collections::HashMap::new();
-    for &(block, ..) in &configs {
-        if caches.contains_key(&block) {
-            continue;
+    let fill = |cache: BoundaryCache, photos: &PhotoSet| {
+        pollster::block_on(fill_boundary_cache(
+            cache,
+            &backbone,
+            photos,
+            preprocessing,
+            &device,
+        ))
+    };
+    let mut evaluation_caches = std::collections::HashMap::new();
+    let mut train_caches = std::collections::HashMap::new();
+    for &(block, _, _, _, crops) in &configs {
+        if let std::collections::hash_map::Entry::Vacant(entry) = evaluation_caches.entry(block) {
+            let shape = boundary_shape(block, size);
+            let plain = || BoundaryCache::new(block, shape, false);
+            entry.insert((
+                fill(plain(), &select_photos)?,
+                fill(plain(), &lesson_validation)?,
+                fill(plain(), &extra_validation)?,
+            ));
         }
-        let started = Instant::now();
-        let fill = |photos, flips| {
-            pollster::block_on(cache_boundary(
-                &backbone,
-                photos,
-                block,
-                flips,
-                preprocessing,
-                &device,
-            ))
-        };
-        let sets = (
-            fill(&train_photos, true)?,
-            fill(&select_photos, false)?,
-            fill(&unseen_photos, false)?,
-        );
-        println!(
-            "  caches for block {block} in {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
-        caches.insert(block, sets);
+        if let std::collections::hash_map::Entry::Vacant(entry) = train_caches.entry((block, crops))
+        {
+            let started = Instant::now();
+            let config = FineTuneConfig {
+                first_trainable_block: block,
+                crops_per_photo: crops,
+                ..FineTuneConfig::default()
+            };
+            let train = fill(BoundaryCache::for_training(&config, size), &train_photos)?;
+            println!(
+                "  training cache for block {block}, {crops} crops: {:.1} MB in {:.1} s",
+                train.bytes() as f64 / 1e6,
+                started.elapsed().as_secs_f64()
+            );
+            entry.insert(train);
+        }
     }
-    let (train, select, unseen) = &caches[&configs[0].0];
+    let block = configs[0].0;
+    let (select, lesson_val, extra_val) = &evaluation_caches[&block];
     let classes = all.classes.len();
     let features =
         |cache: &BoundaryCache| pollster::block_on(cache.pooled_features(&backbone, &device));
-    let (train_features, select_features, unseen_features) =
-        (features(train)?, features(select)?, features(unseen)?);
+    // A training cache's pooled features are those of the photos themselves, not their views.
+    let first_train = &train_caches[&(block, configs[0].4)];
+    let (train_features, select_features) = (features(first_train)?, features(select)?);
+    let (lesson_features, extra_features) = (features(lesson_val)?, features(extra_val)?);
     let head_config = HeadTrainingConfig {
         epochs: option("--head-epochs").map_or(Ok(30), |e| e.parse())?,
         ..HeadTrainingConfig::default()
@@ -353,24 +388,36 @@ fn unseen() -> Result<(), Error> {
         classes,
         &device.clone().autodiff(),
     );
-    for epoch in 1..=head_config.epochs {
+    for _ in 1..=head_config.epochs {
         pollster::block_on(head.run_epoch(&train_features, &select_features))?;
-        if epoch % 10 == 0 {
-            let unseen = pollster::block_on(head.evaluate(&unseen_features, classes))?.accuracy;
-            println!("  lesson 02 head, epoch {epoch}: unseen {unseen:.4}");
-        }
     }
-    let lesson02_select = pollster::block_on(head.evaluate(&select_features, classes))?.accuracy;
-    let lesson02_unseen = pollster::block_on(head.evaluate(&unseen_features, classes))?.accuracy;
-    println!("  lesson 02: selection {lesson02_select:.4}, unseen {lesson02_unseen:.4}");
+    let accuracy =
+        |set: &FeatureSet| pollster::block_on(head.evaluate(set, classes)).map(|e| e.accuracy);
+    let lesson02 = [
+        accuracy(&select_features)?,
+        accuracy(&lesson_features)?,
+        accuracy(&extra_features)?,
+    ];
+    let all_validation = |lesson: f32, extra: f32| {
+        let (a, b) = (lesson_val.len() as f32, extra_val.len() as f32);
+        (lesson * a + extra * b) / (a + b)
+    };
+    let lesson02_all = all_validation(lesson02[1], lesson02[2]);
+    println!(
+        "  lesson 02: selection {:.4}, lesson validation {:.4}, extra validation {:.4}, all \
+         validation {lesson02_all:.4}",
+        lesson02[0], lesson02[1], lesson02[2]
+    );
     let head = pollster::block_on(head.snapshot())?;
-    for (block, learning_rate, patience, epochs) in configs {
-        let (train, select, unseen) = &caches[&block];
+    for (block, learning_rate, patience, epochs, crops) in configs {
+        let (select, lesson_val, extra_val) = &evaluation_caches[&block];
+        let train = &train_caches[&(block, crops)];
         let config = FineTuneConfig {
             first_trainable_block: block,
             learning_rate,
             patience,
             epochs,
+            crops_per_photo: crops,
             ..FineTuneConfig::default()
         };
         let mut tuner = pollster::block_on(FineTuner::new(
@@ -381,18 +428,31 @@ fn unseen() -> Result<(), Error> {
         ))?;
         let mut line = String::new();
         while !tuner.finished() {
-            pollster::block_on(tuner.run_epoch(train, select))?;
-            let now = pollster::block_on(tuner.measure(unseen))?.map_or(0.0, |m| m.accuracy);
-            line.push_str(&format!(" {now:.3}"));
+            let report = pollster::block_on(tuner.run_epoch(train, select))?;
+            let lesson = pollster::block_on(tuner.measure(lesson_val))?.map_or(0.0, |m| m.accuracy);
+            let extra = pollster::block_on(tuner.measure(extra_val))?.map_or(0.0, |m| m.accuracy);
+            let selection = report.validation.map_or(0.0, |m| m.accuracy);
+            line.push_str(&format!(
+                " {selection:.3}/{:.3}",
+                all_validation(lesson, extra)
+            ));
         }
-        let kept = pollster::block_on(tuner.evaluate(unseen))?.accuracy;
+        let kept =
+            |set: &BoundaryCache| pollster::block_on(tuner.evaluate(set)).map(|e| e.accuracy);
+        let (lesson, extra) = (kept(lesson_val)?, kept(extra_val)?);
+        let all = all_validation(lesson, extra);
         println!(
-            "  block {block} rate {learning_rate} patience {patience}: best epoch {:?} of {}, \
-             selection {:.4}, unseen {kept:.4} ({:+.1} points); unseen per epoch:{line}",
+            "  block {block} rate {learning_rate} patience {patience} crops {crops}: best epoch \
+             {:?} of {}, selection {:.4} ({:+.1}), lesson validation {lesson:.4} ({:+.1}), extra \
+             validation {extra:.4} ({:+.1}), all validation {all:.4} ({:+.1}); per epoch \
+             selection/all:{line}",
             tuner.best_epoch(),
             tuner.epochs_done(),
             tuner.best_validation_accuracy().unwrap_or(0.0),
-            100.0 * (kept - lesson02_unseen)
+            100.0 * (tuner.best_validation_accuracy().unwrap_or(0.0) - lesson02[0]),
+            100.0 * (lesson - lesson02[1]),
+            100.0 * (extra - lesson02[2]),
+            100.0 * (all - lesson02_all),
         );
     }
     Ok(())

@@ -28,6 +28,7 @@ use crate::mobilenet_v2::{
     tensor_of_shape,
 };
 use crate::photo_set::PhotoSet;
+use crate::scratch_cnn::augment_photo;
 use crate::weights::{Preprocessing, TensorF32, WebWeights, WeightsError};
 
 /// Fraction of the backbone's parameters that the default split unfreezes.
@@ -62,6 +63,11 @@ pub struct FineTuneConfig {
     /// Index of the first block that trains (0..=17); blocks below it stay frozen. 17 trains
     /// only `head_conv` and the head.
     pub first_trainable_block: usize,
+    /// Random crops of each training photo cached besides the photo and its mirror when
+    /// `augment` is on ([`augment_photo`]: a square of 80-100% of the side, mirrored at random);
+    /// every epoch then shows each photo as one of its cached views, picked at random.
+    #[serde(default)]
+    pub crops_per_photo: usize,
 }
 
 impl Default for FineTuneConfig {
@@ -83,6 +89,7 @@ impl Default for FineTuneConfig {
             augment: true,
             patience: 4,
             first_trainable_block: default_first_trainable_block(),
+            crops_per_photo: 0,
         }
     }
 }
@@ -241,7 +248,32 @@ pub struct BoundaryCache {
     /// 3x3 kernels are not symmetric and `SAME` padding pads only the bottom and right), so
     /// both versions go through the frozen part once.
     flipped: Option<Vec<f32>>,
+    /// Activations of `crops_per_photo` random crops per photo ([`crop_seed`] picks each one),
+    /// photo after photo.
+    #[serde(default)]
+    crops: Vec<f32>,
+    #[serde(default)]
+    crops_per_photo: usize,
+    #[serde(default)]
+    crop_seed: u64,
     labels: Vec<usize>,
+}
+
+/// Seed of crop `crop` of photo `photo` (its index in the cache) for a cache seeded `seed`:
+/// the CLI, the browser and an uncached epoch all cut the same crops.
+pub fn crop_seed(seed: u64, photo: usize, crop: usize) -> u64 {
+    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (((photo as u64) << 16) | crop as u64)
+}
+
+/// View `view` of a `[size, size, 3]` training photo `photo` (its index in the set) as a
+/// [`BoundaryCache`] with flips and `crops_per_photo` crops seeded `seed` holds it: 0 is the
+/// photo, 1 its mirror image, `2..` its random crops.
+pub fn photo_view(photo: &[u8], index: usize, size: usize, view: usize, seed: u64) -> Vec<u8> {
+    match view {
+        0 => photo.to_vec(),
+        1 => flip_horizontal(photo, size),
+        crop => augment_photo(photo, size, size, crop_seed(seed, index, crop - 2)),
+    }
 }
 
 impl BoundaryCache {
@@ -253,13 +285,57 @@ impl BoundaryCache {
             shape,
             values: Vec::new(),
             flipped: with_flips.then(Vec::new),
+            crops: Vec::new(),
+            crops_per_photo: 0,
+            crop_seed: 0,
             labels: Vec::new(),
+        }
+    }
+
+    /// The empty training cache that `config` asks for: activations of `size` x `size` photos
+    /// entering its first trainable block, with mirrored photos and `crops_per_photo` random
+    /// crops (seeded by `config.seed`) when `config.augment` is on.
+    pub fn for_training(config: &FineTuneConfig, size: usize) -> Self {
+        let block = config.first_trainable_block;
+        let cache = Self::new(block, boundary_shape(block, size), config.augment);
+        if config.augment {
+            cache.with_crops(config.crops_per_photo, config.seed)
+        } else {
+            cache
+        }
+    }
+
+    /// The same empty cache keeping `crops_per_photo` random crops per photo too, cut with
+    /// seeds from [`crop_seed`]`(seed, ..)`.
+    pub fn with_crops(self, crops_per_photo: usize, seed: u64) -> Self {
+        assert!(self.is_empty(), "choose the crops before filling the cache");
+        Self {
+            crops_per_photo,
+            crop_seed: seed,
+            ..self
         }
     }
 
     /// Appends photos: `values` (and `flipped`, when the cache keeps flips) hold `labels.len()`
     /// rows of [`Self::photo_len`] values.
     pub fn extend(&mut self, values: &[f32], flipped: Option<&[f32]>, labels: &[usize]) {
+        self.extend_with_crops(values, flipped, &[], labels);
+    }
+
+    /// [`Self::extend`] for a cache that keeps crops: `crops` holds [`Self::crops_per_photo`]
+    /// rows per photo, photo after photo.
+    pub fn extend_with_crops(
+        &mut self,
+        values: &[f32],
+        flipped: Option<&[f32]>,
+        crops: &[f32],
+        labels: &[usize],
+    ) {
+        assert_eq!(
+            crops.len(),
+            values.len() * self.crops_per_photo,
+            "boundary activations and crops disagree"
+        );
         assert_eq!(
             values.len(),
             labels.len() * self.photo_len(),
@@ -274,12 +350,13 @@ impl BoundaryCache {
             (Some(_), None) => panic!("this cache keeps flipped activations: pass them"),
         }
         self.values.extend_from_slice(values);
+        self.crops.extend_from_slice(crops);
         self.labels.extend_from_slice(labels);
     }
 
     /// Runs the frozen lower part of `backbone` (on its plain device) on one batch of photos
     /// (`[size, size, 3]` u8 each, `size` = the cache's input size) and appends the results;
-    /// mirrored copies go through too when the cache keeps flips.
+    /// mirrored copies and random crops go through too when the cache keeps them.
     pub async fn extend_from_photos(
         &mut self,
         backbone: &MobileNetV2,
@@ -304,7 +381,28 @@ impl BoundaryCache {
             }
             None => None,
         };
-        self.extend(&values, flipped.as_deref(), labels);
+        let mut crops = Vec::with_capacity(values.len() * self.crops_per_photo);
+        if self.crops_per_photo > 0 {
+            let cut: Vec<Vec<u8>> = photos
+                .iter()
+                .enumerate()
+                .flat_map(|(position, photo)| {
+                    (0..self.crops_per_photo).map(move |crop| (position, photo, crop))
+                })
+                .map(|(position, photo, crop)| {
+                    let seed = crop_seed(self.crop_seed, self.len() + position, crop);
+                    augment_photo(photo, size, size, seed)
+                })
+                .collect();
+            for chunk in cut.chunks(CACHE_BATCH) {
+                let views: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
+                crops.extend(
+                    boundary_activations(backbone, &views, size, preprocessing, block, device)
+                        .await?,
+                );
+            }
+        }
+        self.extend_with_crops(&values, flipped.as_deref(), &crops, labels);
         Ok(())
     }
 
@@ -338,6 +436,16 @@ impl BoundaryCache {
         self.flipped.is_some()
     }
 
+    /// Random crops kept per photo.
+    pub fn crops_per_photo(&self) -> usize {
+        self.crops_per_photo
+    }
+
+    /// Cached views of every photo: the photo, its mirror image (with flips) and its crops.
+    pub fn views(&self) -> usize {
+        1 + usize::from(self.has_flips()) + self.crops_per_photo
+    }
+
     /// Class index of every photo.
     pub fn labels(&self) -> &[usize] {
         &self.labels
@@ -345,7 +453,8 @@ impl BoundaryCache {
 
     /// Bytes held on the host.
     pub fn bytes(&self) -> usize {
-        (self.values.len() + self.flipped.as_ref().map_or(0, Vec::len)) * 4 + self.labels.len() * 8
+        let values = self.values.len() + self.flipped.as_ref().map_or(0, Vec::len);
+        (values + self.crops.len()) * 4 + self.labels.len() * 8
     }
 
     /// Activations `[C, H, W]` (row-major) of photo `index`, of the mirrored photo when
@@ -357,6 +466,19 @@ impl BoundaryCache {
             _ => &self.values,
         };
         &values[index * len..(index + 1) * len]
+    }
+
+    /// Activations of view `view` (`0..`[`Self::views`]) of photo `index`: 0 is the photo, then
+    /// its mirror image (when the cache keeps flips), then its random crops.
+    pub fn view(&self, index: usize, view: usize) -> &[f32] {
+        let len = self.photo_len();
+        let crop = match (view, self.has_flips()) {
+            (0, _) => return self.activations(index, false),
+            (1, true) => return self.activations(index, true),
+            (view, flips) => view - 1 - usize::from(flips),
+        };
+        let row = index * self.crops_per_photo + crop;
+        &self.crops[row * len..(row + 1) * len]
     }
 
     /// Pooled features `[len, 1280]` of every cached photo (not the mirrored ones) through the
@@ -379,12 +501,13 @@ impl BoundaryCache {
         Ok(set)
     }
 
-    /// Photos `indices` (mirrored where `flips` says so) as a tensor `[batch, C, H, W]`.
-    fn batch(&self, indices: &[usize], flips: &[bool], device: &Device) -> Tensor<4> {
+    /// Photos `indices` (as the views `views` names, the photo itself where it names none) as a
+    /// tensor `[batch, C, H, W]`.
+    fn batch(&self, indices: &[usize], views: &[usize], device: &Device) -> Tensor<4> {
         let mut values = Vec::with_capacity(indices.len() * self.photo_len());
         for (position, &index) in indices.iter().enumerate() {
-            let flipped = flips.get(position).copied().unwrap_or(false);
-            values.extend_from_slice(self.activations(index, flipped));
+            let view = views.get(position).copied().unwrap_or(0);
+            values.extend_from_slice(self.view(index, view));
         }
         let [channels, height, width] = self.shape;
         Tensor::from_data(
@@ -421,15 +544,33 @@ pub async fn cache_boundary(
     preprocessing: &Preprocessing,
     device: &Device,
 ) -> Result<BoundaryCache, TrainError> {
-    let size = photos.size();
-    let shape = boundary_shape(first_trainable_block, size);
-    let mut cache = BoundaryCache::new(first_trainable_block, shape, with_flips);
+    let shape = boundary_shape(first_trainable_block, photos.size());
+    let cache = BoundaryCache::new(first_trainable_block, shape, with_flips);
+    fill_boundary_cache(cache, backbone, photos, preprocessing, device).await
+}
+
+/// Appends every photo of `photos` (with the views `cache` keeps) to `cache`, [`CACHE_BATCH`]
+/// photos per backbone call.
+pub async fn fill_boundary_cache(
+    mut cache: BoundaryCache,
+    backbone: &MobileNetV2,
+    photos: &PhotoSet,
+    preprocessing: &Preprocessing,
+    device: &Device,
+) -> Result<BoundaryCache, TrainError> {
     let indices: Vec<usize> = (0..photos.len()).collect();
     for batch in indices.chunks(CACHE_BATCH) {
         let views: Vec<&[u8]> = batch.iter().map(|&i| photos.photo(i)).collect();
         let labels: Vec<usize> = batch.iter().map(|&i| photos.labels()[i]).collect();
         cache
-            .extend_from_photos(backbone, &views, &labels, size, preprocessing, device)
+            .extend_from_photos(
+                backbone,
+                &views,
+                &labels,
+                photos.size(),
+                preprocessing,
+                device,
+            )
             .await?;
     }
     Ok(cache)
@@ -877,9 +1018,9 @@ impl FineTuner {
         &self.top
     }
 
-    /// One pass over the cached training activations in shuffled mini-batches (each photo
-    /// mirrored or not at random when `augment` is on), then a validation pass; keeps the
-    /// weights if validation accuracy is a new best.
+    /// One pass over the cached training activations in shuffled mini-batches (each photo as
+    /// one of its cached views, picked at random, when `augment` is on), then a validation pass;
+    /// keeps the weights if validation accuracy is a new best.
     pub async fn run_epoch(
         &mut self,
         train: &BoundaryCache,
@@ -887,13 +1028,13 @@ impl FineTuner {
     ) -> Result<EpochReport, TrainError> {
         self.check_cache(train);
         self.check_cache(validation);
-        let (order, flips) = self.epoch_order(train.len())?;
+        let (order, views) = self.epoch_order(train.len(), train.views())?;
         let mut sums = TrainingSums::new(&self.device);
-        for (indices, flips) in order
+        for (indices, views) in order
             .chunks(self.config.batch_size.max(1))
-            .zip(flips.chunks(self.config.batch_size.max(1)))
+            .zip(views.chunks(self.config.batch_size.max(1)))
         {
-            let activations = train.batch(indices, flips, &self.device);
+            let activations = train.batch(indices, views, &self.device);
             let labels = labels_tensor(indices.iter().map(|&i| train.labels()[i]), &self.device);
             self.step(activations, labels, &mut sums);
         }
@@ -912,26 +1053,22 @@ impl FineTuner {
         validation: &PhotoSet,
         preprocessing: &Preprocessing,
     ) -> Result<EpochReport, TrainError> {
-        let (order, flips) = self.epoch_order(train.len())?;
+        // The views a cache from `BoundaryCache::for_training` would hold.
+        let views = 2 + self.config.crops_per_photo;
+        let (order, views) = self.epoch_order(train.len(), views)?;
         let first = self.config.first_trainable_block;
         let frozen_device = backbone.head_conv.weight.device();
         let size = train.size();
+        let seed = self.config.seed;
         let mut sums = TrainingSums::new(&self.device);
-        for (indices, flips) in order
+        for (indices, views) in order
             .chunks(self.config.batch_size.max(1))
-            .zip(flips.chunks(self.config.batch_size.max(1)))
+            .zip(views.chunks(self.config.batch_size.max(1)))
         {
             let photos: Vec<Vec<u8>> = indices
                 .iter()
-                .zip(flips)
-                .map(|(&i, &flip)| {
-                    let photo = train.photo(i);
-                    if flip {
-                        flip_horizontal(photo, size)
-                    } else {
-                        photo.to_vec()
-                    }
-                })
+                .zip(views)
+                .map(|(&i, &view)| photo_view(train.photo(i), i, size, view, seed))
                 .collect();
             let views: Vec<&[u8]> = photos.iter().map(Vec::as_slice).collect();
             let input = input_tensor(&views, size, preprocessing, &frozen_device);
@@ -971,17 +1108,29 @@ impl FineTuner {
         );
     }
 
-    /// This epoch's shuffled photo order and, per position, whether to use the mirrored photo.
-    fn epoch_order(&mut self, photos: usize) -> Result<(Vec<usize>, Vec<bool>), TrainError> {
+    /// This epoch's shuffled photo order and, per position, which of the photo's `views` to use
+    /// (always the photo itself without augmentation).
+    fn epoch_order(
+        &mut self,
+        photos: usize,
+        views: usize,
+    ) -> Result<(Vec<usize>, Vec<usize>), TrainError> {
         if photos == 0 {
             return Err(TrainError::NoTrainingData);
         }
         let mut order: Vec<usize> = (0..photos).collect();
         order.shuffle(&mut self.rng);
-        let flips = (0..photos)
-            .map(|_| self.config.augment && self.rng.random_bool(0.5))
+        let augmented = self.config.augment && views > 1;
+        let views = (0..photos)
+            .map(|_| {
+                if augmented {
+                    self.rng.random_range(0..views)
+                } else {
+                    0
+                }
+            })
             .collect();
-        Ok((order, flips))
+        Ok((order, views))
     }
 
     /// One gradient step on a batch of boundary activations `[batch, C, H, W]`.
@@ -1228,6 +1377,7 @@ mod tests {
             augment: true,
             patience: 2,
             first_trainable_block,
+            crops_per_photo: 0,
         }
     }
 
@@ -1354,13 +1504,60 @@ mod tests {
         assert!(max_relative_difference(&full, &from_cache) < 1e-4);
         assert!(max_relative_difference(&full, &lesson02) < 1e-4);
         // The mirrored activations are those of the mirrored photo.
-        let mirrored = cached.batch(&[4], &[true], &device);
+        let mirrored = cached.batch(&[4], &[1], &device);
         let flipped = flip_horizontal(photos.photo(4), SIZE);
         let expected = backbone.forward_until(
             input_tensor(&[&flipped], SIZE, &Preprocessing::mobilenet_v2(), &device),
             13,
         );
         assert!(max_relative_difference(&values(expected), &values(mirrored)) < 1e-5);
+    }
+
+    #[test]
+    fn cached_crops_are_the_activations_of_the_cropped_photos() {
+        let device = Device::flex();
+        let backbone = MobileNetV2::random(&device);
+        let photos = random_photos(5, 3);
+        let config = FineTuneConfig {
+            crops_per_photo: 3,
+            ..config(14)
+        };
+        let preprocessing = Preprocessing::mobilenet_v2();
+        let cached = pollster::block_on(fill_boundary_cache(
+            BoundaryCache::for_training(&config, SIZE),
+            &backbone,
+            &photos,
+            &preprocessing,
+            &device,
+        ))
+        .unwrap();
+        assert_eq!(
+            (cached.len(), cached.views(), cached.crops_per_photo()),
+            (5, 5, 3)
+        );
+        let photo_len = cached.photo_len();
+        assert_eq!(cached.bytes(), 5 * 5 * photo_len * 4 + 5 * 8);
+        for (index, view) in [(0, 0), (1, 1), (3, 2), (4, 4)] {
+            let pixels = photo_view(photos.photo(index), index, SIZE, view, config.seed);
+            let expected =
+                backbone.forward_until(input_tensor(&[&pixels], SIZE, &preprocessing, &device), 14);
+            let found = cached.view(index, view);
+            assert!(
+                max_relative_difference(&values(expected), found) < 1e-5,
+                "{index} {view}"
+            );
+        }
+        // Crops differ from each other and from the photo; no augmentation keeps one view.
+        assert_ne!(cached.view(2, 2), cached.view(2, 3));
+        assert_ne!(cached.view(2, 0), cached.view(2, 2));
+        let plain = BoundaryCache::for_training(
+            &FineTuneConfig {
+                augment: false,
+                ..config
+            },
+            SIZE,
+        );
+        assert_eq!(plain.views(), 1);
     }
 
     #[test]
@@ -1382,14 +1579,27 @@ mod tests {
         let backbone = MobileNetV2::random(&device);
         let frozen_before = frozen_weights(&backbone);
         let (train, validation) = (random_photos(12, 4), random_photos(6, 5));
-        let mut cached = tuner(config(15), &backbone);
+        // Two random crops per photo besides the photo and its mirror: four views.
+        let config = FineTuneConfig {
+            crops_per_photo: 2,
+            ..config(15)
+        };
+        let mut cached = tuner(config.clone(), &backbone);
         let start = pollster::block_on(cached.parameters()).unwrap();
-        let report = pollster::block_on(cached.run_epoch(
-            &cache(&backbone, &train, 15, true),
-            &cache(&backbone, &validation, 15, false),
+        let train_cache = pollster::block_on(fill_boundary_cache(
+            BoundaryCache::for_training(&config, SIZE),
+            &backbone,
+            &train,
+            &Preprocessing::mobilenet_v2(),
+            &device,
         ))
         .unwrap();
-        let mut uncached = tuner(config(15), &backbone);
+        assert_eq!(train_cache.views(), 4);
+        let report = pollster::block_on(
+            cached.run_epoch(&train_cache, &cache(&backbone, &validation, 15, false)),
+        )
+        .unwrap();
+        let mut uncached = tuner(config, &backbone);
         let preprocessing = Preprocessing::mobilenet_v2();
         let direct = pollster::block_on(uncached.run_epoch_from_photos(
             &backbone,

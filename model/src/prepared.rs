@@ -8,7 +8,8 @@ use thiserror::Error;
 use crate::photo::{PhotoError, to_input_u8};
 use crate::photo_set::PhotoSet;
 use crate::shards::{
-    DatasetManifest, ModelEntry, ModelsIndex, SPLIT_VALIDATION, ShardError, decode_shard,
+    DatasetManifest, ModelEntry, ModelsIndex, SPLIT_TRAIN, SPLIT_VALIDATION, SUBSET_LESSON,
+    ShardError, decode_shard,
 };
 use crate::weights::{WebWeights, WeightsError, sha256_hex};
 
@@ -198,5 +199,51 @@ impl PreparedAssets {
             }
         }
         Ok(photos)
+    }
+
+    /// Up to `per_class` photos of every class from the training split's photos outside the
+    /// lesson subset (the first ones in shard order), squeezed to `size` x `size`, with their
+    /// names: photos that a lesson-subset run never trains or validates on, for choosing its
+    /// best epoch. Empty when the assets hold no such photos.
+    pub fn load_training_extras(
+        &self,
+        per_class: usize,
+        size: usize,
+    ) -> Result<(PhotoSet, Vec<String>), PreparedError> {
+        let mut set = PhotoSet::new(size);
+        let mut names = Vec::new();
+        let mut taken = vec![0usize; self.manifest.classes.len()];
+        let extras = self
+            .manifest
+            .shards_for(true)
+            .filter(|shard| shard.split == SPLIT_TRAIN && shard.subset != SUBSET_LESSON);
+        for shard in extras {
+            if taken.iter().all(|&n| n >= per_class) {
+                break;
+            }
+            let bytes = read_checked(&self.root.join("flowers").join(&shard.file), &shard.sha256)?;
+            let decoded = decode_shard(&bytes).map_err(|source| PreparedError::Shard {
+                file: shard.file.clone(),
+                source,
+            })?;
+            for photo in decoded {
+                let Some(count) = taken.get_mut(photo.class_index) else {
+                    continue;
+                };
+                if *count >= per_class {
+                    continue;
+                }
+                *count += 1;
+                let pixels = to_input_u8(&photo.jpeg, size as u32).map_err(|source| {
+                    PreparedError::Photo {
+                        name: photo.name.clone(),
+                        source,
+                    }
+                })?;
+                set.push(&pixels, photo.class_index);
+                names.push(photo.name);
+            }
+        }
+        Ok((set, names))
     }
 }

@@ -7,11 +7,16 @@ use transfer_lab_model::scratch_cnn::{ScratchCnnConfig, ScratchTrainingConfig};
 use super::RunState;
 use super::chart::{CurveChart, Metric};
 use super::code::CodeComparison;
+use super::figures::LessonFigure;
+use super::home::BigResult;
 use super::lesson02::NumberField;
 use super::messages::RunMessages;
 use super::progress::DownloadBar;
+use super::questions::Questions;
 use super::run_state::Lesson;
 use super::settings::UrlOptions;
+use super::shell::{PresenterBar, Step};
+use crate::course::Screen;
 use crate::course::{SCRATCH, percent};
 use crate::protocol::{BackendChoice, ScratchRun, SweepPoint};
 
@@ -36,6 +41,9 @@ sweep    = the same network on 10, 25, 50 photos per class";
 /// Photos per class of the sweep's smaller runs; the main run adds the largest point.
 const SWEEP_PER_CLASS: [usize; 3] = [10, 25, 50];
 
+/// This lesson's number in the course.
+const LESSON: &str = "01";
+
 /// The lesson panel.
 #[component]
 pub fn ScratchLesson() -> impl IntoView {
@@ -43,17 +51,33 @@ pub fn ScratchLesson() -> impl IntoView {
     view! {
         <section class="lesson" aria-labelledby="lesson01-title">
             <h2 id="lesson01-title">"Lesson 01 · The problem: training from scratch"</h2>
-            <Explanation/>
-            <CodeComparison keras=KERAS_CODE app=APP_STEPS/>
-            <ScratchControls/>
-            <Show when=move || run.is_lesson(Lesson::Scratch)>
-                <ScratchProgress/>
-                <RunMessages/>
-            </Show>
-            {move || run.scratch_result.get().map(|_| view! { <ScratchOutcome/> })}
-            <Show when=move || !run.sweep.get().is_empty()>
-                <SweepChart/>
-            </Show>
+            <PresenterBar lesson=LESSON/>
+            <Step lesson=LESSON screen=Screen::Idea>
+                <Explanation/>
+                <LessonFigure lesson=LESSON/>
+            </Step>
+            <Step lesson=LESSON screen=Screen::Code>
+                <CodeComparison keras=KERAS_CODE app=APP_STEPS/>
+            </Step>
+            <Step lesson=LESSON screen=Screen::Run>
+                <ScratchControls/>
+                <Show when=move || run.is_lesson(Lesson::Scratch)>
+                    <ScratchProgress/>
+                    <RunMessages/>
+                </Show>
+            </Step>
+            <Step lesson=LESSON screen=Screen::Results>
+                <BigResult lesson=LESSON/>
+                <div class="details">
+                    {move || run.scratch_result.get().map(|_| view! { <ScratchOutcome/> })}
+                    <Show when=move || !run.sweep.get().is_empty()>
+                        <SweepChart/>
+                    </Show>
+                </div>
+            </Step>
+            <Step lesson=LESSON screen=Screen::Questions>
+                <Questions lesson=LESSON/>
+            </Step>
         </section>
     }
 }

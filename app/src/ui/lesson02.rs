@@ -6,13 +6,21 @@ use transfer_lab_model::head::HeadTrainingConfig;
 use super::RunState;
 use super::chart::{CurveChart, Metric};
 use super::code::CodeComparison;
+use super::figures::LessonFigure;
+use super::home::BigResult;
 use super::messages::RunMessages;
 use super::model_file::ModelFilePanel;
 use super::progress::{DownloadBar, ProgressBar};
+use super::questions::Questions;
 use super::results::FeatureExtractionResults;
 use super::run_state::Lesson;
 use super::settings::UrlOptions;
+use super::shell::{PresenterBar, Step};
+use crate::course::Screen;
 use crate::protocol::{BackendChoice, FeatureExtractionRun};
+
+/// This lesson's number in the course.
+const LESSON: &str = "02";
 
 /// The course's Keras version of this lesson.
 const KERAS_CODE: &str = "\
@@ -37,14 +45,30 @@ pub fn FeatureExtractionLesson() -> impl IntoView {
     view! {
         <section class="lesson" aria-labelledby="lesson02-title">
             <h2 id="lesson02-title">"Lesson 02 · Feature extraction: the fast solution"</h2>
-            <Explanation/>
-            <CodeComparison keras=KERAS_CODE app=APP_STEPS/>
-            <TrainingControls/>
-            <Show when=move || run.is_lesson(Lesson::FeatureExtraction)>
-                <RunProgress/>
-            </Show>
-            <RunOutcome/>
-            <ModelFilePanel/>
+            <PresenterBar lesson=LESSON/>
+            <Step lesson=LESSON screen=Screen::Idea>
+                <Explanation/>
+                <LessonFigure lesson=LESSON/>
+            </Step>
+            <Step lesson=LESSON screen=Screen::Code>
+                <CodeComparison keras=KERAS_CODE app=APP_STEPS/>
+            </Step>
+            <Step lesson=LESSON screen=Screen::Run>
+                <TrainingControls/>
+                <Show when=move || run.is_lesson(Lesson::FeatureExtraction)>
+                    <RunProgress/>
+                </Show>
+            </Step>
+            <Step lesson=LESSON screen=Screen::Results>
+                <BigResult lesson=LESSON/>
+                <div class="details">
+                    <RunOutcome/>
+                    <ModelFilePanel/>
+                </div>
+            </Step>
+            <Step lesson=LESSON screen=Screen::Questions>
+                <Questions lesson=LESSON/>
+            </Step>
         </section>
     }
 }

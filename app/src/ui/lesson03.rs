@@ -10,13 +10,18 @@ use transfer_lab_model::head::HeadTrainingConfig;
 use super::RunState;
 use super::chart::{CurveChart, Metric};
 use super::code::CodeComparison;
+use super::figures::LessonFigure;
+use super::home::BigResult;
 use super::lesson02::NumberField;
 use super::messages::RunMessages;
 use super::model_file::DownloadButton;
 use super::progress::{DownloadBar, ProgressBar};
+use super::questions::Questions;
 use super::results::{EvaluationTables, PhotoCredits};
 use super::run_state::Lesson;
 use super::settings::UrlOptions;
+use super::shell::{PresenterBar, Step};
+use crate::course::Screen;
 use crate::course::{FEATURE_EXTRACTION, FINE_TUNING, SCRATCH, percent};
 use crate::protocol::{BackendChoice, ExperimentResult, FineTuneExperiment, FineTuneRun};
 
@@ -44,6 +49,9 @@ const LARGE_RATE_FACTOR: f64 = 100.0;
 const LARGE_RATE_EPOCHS: usize = 3;
 const MODEL_NAME: &str = "lesson03-mobilenet_v2-fine-tuned.tlmodel";
 
+/// This lesson's number in the course.
+const LESSON: &str = "03";
+
 /// The lesson panel.
 #[component]
 pub fn FineTuningLesson() -> impl IntoView {
@@ -64,19 +72,39 @@ pub fn FineTuningLesson() -> impl IntoView {
             <h2 id="lesson03-title">
                 "Lesson 03 · Fine-tuning: adapting the top of the backbone"
             </h2>
-            <Explanation/>
-            <CodeComparison keras=KERAS_CODE app=APP_STEPS/>
-            <BlockDiagram first_trainable_block/>
-            <FineTuneControls settings/>
-            <Show when=move || run.is_lesson(Lesson::FineTuning)>
-                <FineTuneProgress/>
-                <RunMessages/>
-            </Show>
-            <FineTuneOutcome/>
-            <Show when=move || run.fine_tune_result.with(Option::is_some)>
-                <Experiments/>
-            </Show>
-            <LessonComparison/>
+            <PresenterBar lesson=LESSON/>
+            <Step lesson=LESSON screen=Screen::Idea>
+                <Explanation/>
+                <LessonFigure lesson=LESSON/>
+            </Step>
+            <Step lesson=LESSON screen=Screen::Code>
+                <CodeComparison keras=KERAS_CODE app=APP_STEPS/>
+            </Step>
+            <Step lesson=LESSON screen=Screen::Layers>
+                <BlockDiagram first_trainable_block/>
+            </Step>
+            <Step lesson=LESSON screen=Screen::Run>
+                <FineTuneControls settings/>
+                <Show when=move || run.is_lesson(Lesson::FineTuning)>
+                    <FineTuneProgress/>
+                    <RunMessages/>
+                </Show>
+            </Step>
+            <Step lesson=LESSON screen=Screen::Results>
+                <BigResult lesson=LESSON/>
+                <div class="details">
+                    <FineTuneOutcome/>
+                </div>
+                <Show when=move || run.fine_tune_result.with(Option::is_some)>
+                    <Experiments/>
+                </Show>
+                <div class="details">
+                    <LessonComparison/>
+                </div>
+            </Step>
+            <Step lesson=LESSON screen=Screen::Questions>
+                <Questions lesson=LESSON/>
+            </Step>
         </section>
     }
 }

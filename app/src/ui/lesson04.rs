@@ -8,11 +8,16 @@ use transfer_lab_model::head::HeadTrainingConfig;
 
 use super::RunState;
 use super::code::CodeComparison;
+use super::figures::LessonFigure;
+use super::home::BigResult;
 use super::lesson02::NumberField;
 use super::messages::RunMessages;
 use super::progress::{DownloadBar, ProgressBar};
+use super::questions::Questions;
 use super::run_state::Lesson;
 use super::settings::UrlOptions;
+use super::shell::{PresenterBar, Step};
+use crate::course::Screen;
 use crate::course::percent;
 use crate::protocol::{BackendChoice, ZooRow, ZooRun};
 use crate::zoo_guide::{COURSE_ZOO, decision_guide};
@@ -39,6 +44,9 @@ guide = the measured rows, sorted by speed and accuracy";
 /// Photos timed on a backbone without weights, unless the address says otherwise.
 const DEFAULT_SPEED_PHOTOS: usize = 8;
 
+/// This lesson's number in the course.
+const LESSON: &str = "04";
+
 /// The lesson panel.
 #[component]
 pub fn ModelZooLesson() -> impl IntoView {
@@ -46,21 +54,37 @@ pub fn ModelZooLesson() -> impl IntoView {
     view! {
         <section class="lesson" aria-labelledby="lesson04-title">
             <h2 id="lesson04-title">"Lesson 04 · The model zoo: which backbone when?"</h2>
-            <Explanation/>
-            <CodeComparison keras=KERAS_CODE app=APP_STEPS/>
-            <ZooControls/>
-            <Show when=move || run.is_lesson(Lesson::ModelZoo)>
-                <ZooProgress/>
-                <RunMessages/>
-            </Show>
-            <Show when=move || !run.zoo_rows.get().is_empty()>
-                <ZooTable/>
-                <ZooCharts/>
-            </Show>
-            <Show when=move || run.zoo_result.get().is_some()>
-                <DecisionGuide/>
-            </Show>
-            <CourseTable/>
+            <PresenterBar lesson=LESSON/>
+            <Step lesson=LESSON screen=Screen::Idea>
+                <Explanation/>
+                <LessonFigure lesson=LESSON/>
+            </Step>
+            <Step lesson=LESSON screen=Screen::Code>
+                <CodeComparison keras=KERAS_CODE app=APP_STEPS/>
+            </Step>
+            <Step lesson=LESSON screen=Screen::Run>
+                <ZooControls/>
+                <Show when=move || run.is_lesson(Lesson::ModelZoo)>
+                    <ZooProgress/>
+                    <RunMessages/>
+                </Show>
+            </Step>
+            <Step lesson=LESSON screen=Screen::Results>
+                <BigResult lesson=LESSON/>
+                <div class="details">
+                    <Show when=move || !run.zoo_rows.get().is_empty()>
+                        <ZooTable/>
+                        <ZooCharts/>
+                    </Show>
+                    <Show when=move || run.zoo_result.get().is_some()>
+                        <DecisionGuide/>
+                    </Show>
+                    <CourseTable/>
+                </div>
+            </Step>
+            <Step lesson=LESSON screen=Screen::Questions>
+                <Questions lesson=LESSON/>
+            </Step>
         </section>
     }
 }

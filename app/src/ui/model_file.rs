@@ -5,12 +5,12 @@ use js_sys::{Array, Uint8Array};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{Blob, BlobPropertyBag, HtmlAnchorElement, HtmlInputElement, Url};
+use web_sys::{Blob, BlobPropertyBag, DragEvent, HtmlAnchorElement, HtmlInputElement, Url};
 
 use super::RunState;
 use super::settings::UrlOptions;
 use crate::course::percent;
-use crate::protocol::{BackendChoice, ModelCheck, ModelCheckResult};
+use crate::protocol::{BackendChoice, ModelCheck, ModelCheckResult, PhotoAnswer, PhotoQuery};
 
 /// Name of the downloaded file.
 const DOWNLOAD_NAME: &str = "lesson02-mobilenet_v2.tlmodel";
@@ -46,13 +46,34 @@ async fn read_file(file: web_sys::File) -> Result<Vec<u8>, String> {
     Ok(Uint8Array::new(&buffer).to_vec())
 }
 
-/// Download and load controls, and the loaded model's measurement.
+/// The backend the URL options ask for.
+fn backend_choice(url: &UrlOptions) -> BackendChoice {
+    if url.force_cpu {
+        BackendChoice::Cpu
+    } else {
+        BackendChoice::Auto
+    }
+}
+
+/// A model file and its name.
+type NamedModel = (String, Vec<u8>);
+
+/// Download and load controls, the loaded model's measurement, and a photo to classify.
 #[component]
 pub fn ModelFilePanel() -> impl IntoView {
     let run = expect_context::<RunState>();
     let lesson02_file = Signal::derive(move || {
         run.result
             .with(|r| r.as_ref().map(|r| r.model_file.clone()))
+    });
+    let loaded = RwSignal::new(None::<NamedModel>);
+    // Photos go to the model loaded last, else to the one trained in this tab.
+    let photo_model = Signal::derive(move || {
+        loaded.get().or_else(|| {
+            lesson02_file
+                .get()
+                .map(|bytes| (DOWNLOAD_NAME.to_string(), bytes))
+        })
     });
     view! {
         <section class="model-file" aria-labelledby="model-file-title">
@@ -64,9 +85,10 @@ pub fn ModelFilePanel() -> impl IntoView {
             </p>
             <div class="buttons">
                 <DownloadButton file=lesson02_file name=DOWNLOAD_NAME test_id="download-model"/>
-                <LoadButton/>
+                <LoadButton loaded/>
             </div>
             <ModelCheckOutcome/>
+            <PhotoClassifier model=photo_model/>
         </section>
     }
 }
@@ -101,8 +123,9 @@ pub(super) fn DownloadButton(
     }
 }
 
+/// Loads a model file and measures it; the file is kept in `loaded` for photos.
 #[component]
-fn LoadButton() -> impl IntoView {
+fn LoadButton(loaded: RwSignal<Option<NamedModel>>) -> impl IntoView {
     let run = expect_context::<RunState>();
     let load = move |ev: leptos::ev::Event| {
         let input: HtmlInputElement = event_target(&ev);
@@ -115,17 +138,17 @@ fn LoadButton() -> impl IntoView {
         wasm_bindgen_futures::spawn_local(async move {
             let file_name = file.name();
             match read_file(file).await {
-                Ok(model_file) => run.check_model(ModelCheck {
-                    model_file,
-                    file_name,
-                    backend: if url.force_cpu {
-                        BackendChoice::Cpu
-                    } else {
-                        BackendChoice::Auto
-                    },
-                    validation_per_class: url.validation_per_class,
-                    assets_base: "generated/".into(),
-                }),
+                Ok(model_file) => {
+                    loaded.set(Some((file_name.clone(), model_file.clone())));
+                    run.photo_answer.set(None);
+                    run.check_model(ModelCheck {
+                        model_file,
+                        file_name,
+                        backend: backend_choice(&url),
+                        validation_per_class: url.validation_per_class,
+                        assets_base: "generated/".into(),
+                    })
+                }
                 Err(e) => run.model_error.set(Some(format!("{file_name}: {e}"))),
             }
         });
@@ -180,6 +203,110 @@ fn ModelCheckSummary(result: ModelCheckResult) -> impl IntoView {
                 " backend."
             </p>
             <p>{recorded}</p>
+        </div>
+    }
+}
+
+/// A photo of the student's own, chosen or dropped, classified by `model`: its top three classes.
+#[component]
+fn PhotoClassifier(
+    /// The model that answers, once there is one.
+    #[prop(into)]
+    model: Signal<Option<NamedModel>>,
+) -> impl IntoView {
+    let run = expect_context::<RunState>();
+    let classify = move |file: web_sys::File| {
+        // A new photo's answer replaces the last one.
+        run.photo_answer.set(None);
+        run.photo_error.set(None);
+        let Some((model_name, model_file)) = model.get_untracked() else {
+            run.photo_error
+                .set(Some("Train or load a model first.".into()));
+            return;
+        };
+        let backend = backend_choice(&UrlOptions::from_location());
+        wasm_bindgen_futures::spawn_local(async move {
+            let photo_name = file.name();
+            match read_file(file).await {
+                Ok(photo) => run.classify_photo(PhotoQuery {
+                    model_file,
+                    model_name,
+                    photo,
+                    photo_name,
+                    backend,
+                    assets_base: "generated/".into(),
+                }),
+                Err(e) => run.photo_error.set(Some(format!("{photo_name}: {e}"))),
+            }
+        });
+    };
+    let chosen = move |ev: leptos::ev::Event| {
+        let input: HtmlInputElement = event_target(&ev);
+        if let Some(file) = input.files().and_then(|files| files.get(0)) {
+            // Choosing the same photo again must fire another change.
+            input.set_value("");
+            classify(file);
+        }
+    };
+    let dropped = move |ev: DragEvent| {
+        ev.prevent_default();
+        if let Some(file) = ev
+            .data_transfer()
+            .and_then(|data| data.files())
+            .and_then(|files| files.get(0))
+        {
+            classify(file);
+        }
+    };
+    let unavailable = move || model.with(Option::is_none) || run.busy() || !run.worker_ready.get();
+    view! {
+        <div class="photo-drop" data-testid="photo-drop"
+            on:dragover=|ev: DragEvent| ev.prevent_default() on:drop=dropped>
+            <label>
+                "Try a photo of your own: "
+                <input type="file" accept="image/*" data-testid="classify-photo"
+                    on:change=chosen prop:disabled=unavailable/>
+            </label>
+            " (or drop one here). It stays in this tab."
+        </div>
+        <Show when=move || run.photo_error.get().is_some()>
+            <p class="error" role="alert" data-testid="photo-error">
+                {move || run.photo_error.get()}
+            </p>
+        </Show>
+        {move || run.photo_answer.get().map(|answer| view! { <PhotoAnswerView answer/> })}
+    }
+}
+
+/// The top three classes of a photo, with their probabilities as bars.
+#[component]
+fn PhotoAnswerView(answer: PhotoAnswer) -> impl IntoView {
+    let top: Vec<(String, f32)> = answer
+        .top
+        .iter()
+        .map(|c| (c.class.clone(), c.probability))
+        .collect();
+    let rows = answer
+        .top
+        .into_iter()
+        .map(|c| {
+            view! {
+                <li>
+                    <span class="class-name">{c.class}</span>
+                    <meter min="0" max="1" value=c.probability.to_string()></meter>
+                    <span class="probability">{percent(c.probability)}</span>
+                </li>
+            }
+        })
+        .collect_view();
+    view! {
+        <div class="photo-answer" data-testid="photo-answer"
+            data-top=serde_json::to_string(&top).unwrap_or_default()>
+            <p>
+                <strong>{answer.photo_name}</strong> ", according to " {answer.model_name}
+                " (" {answer.backend} "):"
+            </p>
+            <ol class="top3">{rows}</ol>
         </div>
     }
 }

@@ -10,8 +10,8 @@ use web_sys::{ErrorEvent, MessageEvent, Worker};
 use crate::protocol::{
     BackendInfo, DownloadProgress, ExperimentResult, ExtractionProgress, FeatureExtractionResult,
     FeatureExtractionRun, FineTuneExperiment, FineTuneResult, FineTuneRun, FineTuneStart,
-    FromWorker, ModelCheck, ModelCheckResult, ScratchResult, ScratchRun, SweepPoint, ToWorker,
-    ZooResult, ZooRow, ZooRun,
+    FromWorker, ModelCheck, ModelCheckResult, PhotoAnswer, PhotoQuery, ScratchResult, ScratchRun,
+    SweepPoint, ToWorker, ZooResult, ZooRow, ZooRun,
 };
 
 /// Script that Trunk generates to load the worker's wasm.
@@ -81,6 +81,10 @@ pub struct RunState {
     pub model_checked: RwSignal<Option<ModelCheckResult>>,
     /// Why the last loaded model could not be used.
     pub model_error: RwSignal<Option<String>>,
+    /// The last photo's classification.
+    pub photo_answer: RwSignal<Option<PhotoAnswer>>,
+    /// Why the last photo could not be classified.
+    pub photo_error: RwSignal<Option<String>>,
     worker: StoredValue<Option<Worker>, LocalStorage>,
 }
 
@@ -112,6 +116,8 @@ impl RunState {
             model_progress: RwSignal::new(None),
             model_checked: RwSignal::new(None),
             model_error: RwSignal::new(None),
+            photo_answer: RwSignal::new(None),
+            photo_error: RwSignal::new(None),
             worker: StoredValue::new_local(None),
         };
         match Worker::new(WORKER_SCRIPT) {
@@ -217,6 +223,14 @@ impl RunState {
                 self.model_progress.set(None);
                 self.model_error.set(Some(reason));
             }
+            FromWorker::PhotoClassified(answer) => {
+                self.model_progress.set(None);
+                self.photo_answer.set(Some(*answer));
+            }
+            FromWorker::PhotoRefused(reason) => {
+                self.model_progress.set(None);
+                self.photo_error.set(Some(reason));
+            }
             FromWorker::ZooRow(row) => self.zoo_rows.update(|rows| rows.push(*row)),
             FromWorker::ZooFinished(result) => {
                 self.running.set(false);
@@ -312,6 +326,14 @@ impl RunState {
         self.model_progress
             .set(Some(format!("Reading {}", request.file_name)));
         self.send(&ToWorker::CheckModel(request));
+    }
+
+    /// Classifies one photo with a trained-model file in the worker.
+    pub fn classify_photo(&self, query: PhotoQuery) {
+        self.photo_error.set(None);
+        self.model_progress
+            .set(Some(format!("Reading {}", query.photo_name)));
+        self.send(&ToWorker::ClassifyPhoto(query));
     }
 
     /// Whether the worker is busy with a lesson run or a model check.

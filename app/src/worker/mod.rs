@@ -102,6 +102,15 @@ pub fn start() {
                     }
                 });
             }
+            Ok(ToWorker::ClassifyPhoto(query)) => {
+                let report: Report = Rc::new(post);
+                wasm_bindgen_futures::spawn_local(async move {
+                    match model_check::classify(query, report).await {
+                        Ok(answer) => post(FromWorker::PhotoClassified(Box::new(answer))),
+                        Err(reason) => post(FromWorker::PhotoRefused(reason)),
+                    }
+                });
+            }
             Ok(ToWorker::StartModelZoo(request)) => {
                 stop.set(false);
                 let stop = stop.clone();
