@@ -187,7 +187,8 @@ fn ScratchProgress() -> impl IntoView {
             <p class="phase" data-testid="scratch-phase" aria-live="polite">
                 {move || run.phase.get()}
             </p>
-            <DownloadBar test_id="scratch-download-progress" photo_note=format!(" ({size}x{size})")/>
+            <DownloadBar test_id="scratch-download-progress"
+                photo_note=format!(" ({size}x{size})")/>
             <GapNote/>
             <div class="charts">
                 <CurveChart epochs=epochs metric=Metric::Accuracy/>

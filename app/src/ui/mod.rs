@@ -65,18 +65,10 @@ pub fn App() -> impl IntoView {
             </header>
             <main id="main">
                 <div hidden=move || on_page(Page::Home)><HomePage/></div>
-                <div class="lesson-page" data-lesson="01" hidden=move || on_page(Page::Lesson("01"))>
-                    <lesson01::ScratchLesson/>
-                </div>
-                <div class="lesson-page" data-lesson="02" hidden=move || on_page(Page::Lesson("02"))>
-                    <lesson02::FeatureExtractionLesson/>
-                </div>
-                <div class="lesson-page" data-lesson="03" hidden=move || on_page(Page::Lesson("03"))>
-                    <lesson03::FineTuningLesson/>
-                </div>
-                <div class="lesson-page" data-lesson="04" hidden=move || on_page(Page::Lesson("04"))>
-                    <lesson04::ModelZooLesson/>
-                </div>
+                <LessonPage number="01"><lesson01::ScratchLesson/></LessonPage>
+                <LessonPage number="02"><lesson02::FeatureExtractionLesson/></LessonPage>
+                <LessonPage number="03"><lesson03::FineTuningLesson/></LessonPage>
+                <LessonPage number="04"><lesson04::ModelZooLesson/></LessonPage>
                 <div hidden=move || on_page(Page::Settings)><SettingsPage/></div>
             </main>
             <footer>
@@ -90,6 +82,20 @@ pub fn App() -> impl IntoView {
                 <span data-testid="app-ready" hidden></span>
             </Show>
         </div>
+    }
+}
+
+/// A lesson's page, shown when the address names the lesson.
+#[component]
+fn LessonPage(
+    /// The lesson's number.
+    number: &'static str,
+    children: Children,
+) -> impl IntoView {
+    let navigation = expect_context::<Navigation>();
+    let hidden = move || Page::of(navigation.route.get()) != Page::Lesson(number);
+    view! {
+        <div class="lesson-page" data-lesson=number hidden=hidden>{children()}</div>
     }
 }
 
@@ -120,11 +126,13 @@ fn LessonNav() -> impl IntoView {
         .map(|info| {
             let number = info.number;
             let current = move || {
-                matches!(navigation.route.get(), Route::Lesson { info, .. } if info.number == number)
+                let route = navigation.route.get();
+                matches!(route, Route::Lesson { info, .. } if info.number == number)
             };
             view! {
                 <li>
-                    <a href=Route::lesson_start(number).to_hash() data-testid=format!("nav-{number}")
+                    <a href=Route::lesson_start(number).to_hash()
+                        data-testid=format!("nav-{number}")
                         aria-current=move || current().then_some("page")
                         title=info.title>
                         {format!("Lesson {number}")}

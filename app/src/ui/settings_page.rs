@@ -154,12 +154,12 @@ fn StorageTables(summary: StoredSummary) -> impl IntoView {
     let records = summary
         .records
         .iter()
-        .map(|(key, bytes)| view! { <tr><th scope="row">{key.clone()}</th><td>{megabytes(*bytes)}</td></tr> })
+        .map(|(key, bytes)| view! { <SizeRow name=key.clone() bytes=*bytes/> })
         .collect_view();
     let files = summary
         .cached
         .iter()
-        .map(|f| view! { <tr><th scope="row">{f.path.clone()}</th><td>{megabytes(f.bytes)}</td></tr> })
+        .map(|f| view! { <SizeRow name=f.path.clone() bytes=f.bytes/> })
         .collect_view();
     let offline = if summary.offline_ready {
         "Offline: ready — this page and what it downloaded open without a network."
@@ -167,7 +167,9 @@ fn StorageTables(summary: StoredSummary) -> impl IntoView {
         "Offline: not yet — the offline copy starts with the next visit of this page."
     };
     view! {
-        <p data-testid="offline-status" data-ready=summary.offline_ready.to_string()>{offline}</p>
+        <p data-testid="offline-status" data-ready=summary.offline_ready.to_string()>
+            {offline}
+        </p>
         {summary.note.clone().map(|note| view! { <p class="warnings">{note}</p> })}
         <div class="tables">
             <table data-testid="saved-records" data-bytes=record_total.to_string()>
@@ -177,10 +179,25 @@ fn StorageTables(summary: StoredSummary) -> impl IntoView {
             <table data-testid="cached-files" data-files=summary.cached.len().to_string()
                 data-bytes=cache_total.to_string()>
                 <caption>
-                    {format!("Offline copy: {} files, {}", summary.cached.len(), megabytes(cache_total))}
+                    {format!(
+                        "Offline copy: {} files, {}",
+                        summary.cached.len(),
+                        megabytes(cache_total)
+                    )}
                 </caption>
                 <tbody>{files}</tbody>
             </table>
         </div>
+    }
+}
+
+/// One stored thing and its size.
+#[component]
+fn SizeRow(name: String, bytes: u64) -> impl IntoView {
+    view! {
+        <tr>
+            <th scope="row">{name}</th>
+            <td>{megabytes(bytes)}</td>
+        </tr>
     }
 }
