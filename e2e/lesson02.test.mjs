@@ -209,8 +209,10 @@ describe('lesson 02: feature extraction', () => {
   test('a loss that stops being finite stops training with an explanation', { timeout: 10 * MINUTES }, async () => {
     const session = await openApp({ lesson: '02', server, webgpu: false, query: REDUCED });
     try {
-      // Lessons 01 and 03 have a learning-rate field too: this one is lesson 02's.
-      await session.page.getByRole('region', { name: /Lesson 02/ }).getByLabel('Learning rate').fill('1e37');
+      // Lessons 01 and 03 have a learning-rate field too, and a question's answer mentions
+      // learning rates: this is lesson 02's field.
+      await session.page.getByRole('region', { name: /Lesson 02/ })
+        .getByLabel('Learning rate', { exact: true }).fill('1e37');
       const outcome = await train(session.page, { timeout: 9 * MINUTES });
       assert.match(outcome.error ?? '', /loss became/);
       assert.match(outcome.error ?? '', /learning rate/);
