@@ -6,16 +6,13 @@ use transfer_lab_model::scratch_cnn::{ScratchCnnConfig, ScratchTrainingConfig};
 
 use super::RunState;
 use super::chart::{CurveChart, Metric};
-use super::code::CodeComparison;
-use super::figures::LessonFigure;
 use super::home::BigResult;
 use super::lesson02::NumberField;
 use super::messages::RunMessages;
 use super::progress::DownloadBar;
-use super::questions::Questions;
 use super::run_state::Lesson;
 use super::settings::UrlOptions;
-use super::shell::{PresenterBar, Step};
+use super::shell::{LessonOpening, QuestionsStep, Step};
 use crate::course::Screen;
 use crate::course::{SCRATCH, percent};
 use crate::protocol::{BackendChoice, ScratchRun, SweepPoint};
@@ -51,14 +48,9 @@ pub fn ScratchLesson() -> impl IntoView {
     view! {
         <section class="lesson" aria-labelledby="lesson01-title">
             <h2 id="lesson01-title">"Lesson 01 · The problem: training from scratch"</h2>
-            <PresenterBar lesson=LESSON/>
-            <Step lesson=LESSON screen=Screen::Idea>
+            <LessonOpening lesson=LESSON keras=KERAS_CODE app=APP_STEPS>
                 <Explanation/>
-                <LessonFigure lesson=LESSON/>
-            </Step>
-            <Step lesson=LESSON screen=Screen::Code>
-                <CodeComparison keras=KERAS_CODE app=APP_STEPS/>
-            </Step>
+            </LessonOpening>
             <Step lesson=LESSON screen=Screen::Run>
                 <ScratchControls/>
                 <Show when=move || run.is_lesson(Lesson::Scratch)>
@@ -75,9 +67,7 @@ pub fn ScratchLesson() -> impl IntoView {
                     </Show>
                 </div>
             </Step>
-            <Step lesson=LESSON screen=Screen::Questions>
-                <Questions lesson=LESSON/>
-            </Step>
+            <QuestionsStep lesson=LESSON/>
         </section>
     }
 }

@@ -5,17 +5,14 @@ use transfer_lab_model::head::HeadTrainingConfig;
 
 use super::RunState;
 use super::chart::{CurveChart, Metric};
-use super::code::CodeComparison;
-use super::figures::LessonFigure;
 use super::home::BigResult;
 use super::messages::RunMessages;
 use super::model_file::ModelFilePanel;
 use super::progress::{DownloadBar, ProgressBar};
-use super::questions::Questions;
 use super::results::FeatureExtractionResults;
 use super::run_state::Lesson;
 use super::settings::UrlOptions;
-use super::shell::{PresenterBar, Step};
+use super::shell::{LessonOpening, QuestionsStep, Step};
 use crate::course::Screen;
 use crate::protocol::{BackendChoice, FeatureExtractionRun};
 
@@ -45,14 +42,9 @@ pub fn FeatureExtractionLesson() -> impl IntoView {
     view! {
         <section class="lesson" aria-labelledby="lesson02-title">
             <h2 id="lesson02-title">"Lesson 02 · Feature extraction: the fast solution"</h2>
-            <PresenterBar lesson=LESSON/>
-            <Step lesson=LESSON screen=Screen::Idea>
+            <LessonOpening lesson=LESSON keras=KERAS_CODE app=APP_STEPS>
                 <Explanation/>
-                <LessonFigure lesson=LESSON/>
-            </Step>
-            <Step lesson=LESSON screen=Screen::Code>
-                <CodeComparison keras=KERAS_CODE app=APP_STEPS/>
-            </Step>
+            </LessonOpening>
             <Step lesson=LESSON screen=Screen::Run>
                 <TrainingControls/>
                 <Show when=move || run.is_lesson(Lesson::FeatureExtraction)>
@@ -66,9 +58,7 @@ pub fn FeatureExtractionLesson() -> impl IntoView {
                     <ModelFilePanel/>
                 </div>
             </Step>
-            <Step lesson=LESSON screen=Screen::Questions>
-                <Questions lesson=LESSON/>
-            </Step>
+            <QuestionsStep lesson=LESSON/>
         </section>
     }
 }

@@ -9,18 +9,15 @@ use transfer_lab_model::head::HeadTrainingConfig;
 
 use super::RunState;
 use super::chart::{CurveChart, Metric};
-use super::code::CodeComparison;
-use super::figures::LessonFigure;
 use super::home::BigResult;
 use super::lesson02::NumberField;
 use super::messages::RunMessages;
 use super::model_file::DownloadButton;
 use super::progress::{DownloadBar, ProgressBar};
-use super::questions::Questions;
 use super::results::{EvaluationTables, PhotoCredits};
 use super::run_state::Lesson;
 use super::settings::UrlOptions;
-use super::shell::{PresenterBar, Step};
+use super::shell::{LessonOpening, QuestionsStep, Step};
 use crate::course::Screen;
 use crate::course::{FEATURE_EXTRACTION, FINE_TUNING, SCRATCH, percent};
 use crate::protocol::{BackendChoice, ExperimentResult, FineTuneExperiment, FineTuneRun};
@@ -72,14 +69,9 @@ pub fn FineTuningLesson() -> impl IntoView {
             <h2 id="lesson03-title">
                 "Lesson 03 · Fine-tuning: adapting the top of the backbone"
             </h2>
-            <PresenterBar lesson=LESSON/>
-            <Step lesson=LESSON screen=Screen::Idea>
+            <LessonOpening lesson=LESSON keras=KERAS_CODE app=APP_STEPS>
                 <Explanation/>
-                <LessonFigure lesson=LESSON/>
-            </Step>
-            <Step lesson=LESSON screen=Screen::Code>
-                <CodeComparison keras=KERAS_CODE app=APP_STEPS/>
-            </Step>
+            </LessonOpening>
             <Step lesson=LESSON screen=Screen::Layers>
                 <BlockDiagram first_trainable_block/>
             </Step>
@@ -102,9 +94,7 @@ pub fn FineTuningLesson() -> impl IntoView {
                     <LessonComparison/>
                 </div>
             </Step>
-            <Step lesson=LESSON screen=Screen::Questions>
-                <Questions lesson=LESSON/>
-            </Step>
+            <QuestionsStep lesson=LESSON/>
         </section>
     }
 }

@@ -7,16 +7,13 @@ use transfer_lab_model::backbone::BackboneKind;
 use transfer_lab_model::head::HeadTrainingConfig;
 
 use super::RunState;
-use super::code::CodeComparison;
-use super::figures::LessonFigure;
 use super::home::BigResult;
 use super::lesson02::NumberField;
 use super::messages::RunMessages;
 use super::progress::{DownloadBar, ProgressBar};
-use super::questions::Questions;
 use super::run_state::Lesson;
 use super::settings::UrlOptions;
-use super::shell::{PresenterBar, Step};
+use super::shell::{LessonOpening, QuestionsStep, Step};
 use crate::course::Screen;
 use crate::course::percent;
 use crate::protocol::{BackendChoice, ZooRow, ZooRun};
@@ -54,14 +51,9 @@ pub fn ModelZooLesson() -> impl IntoView {
     view! {
         <section class="lesson" aria-labelledby="lesson04-title">
             <h2 id="lesson04-title">"Lesson 04 · The model zoo: which backbone when?"</h2>
-            <PresenterBar lesson=LESSON/>
-            <Step lesson=LESSON screen=Screen::Idea>
+            <LessonOpening lesson=LESSON keras=KERAS_CODE app=APP_STEPS>
                 <Explanation/>
-                <LessonFigure lesson=LESSON/>
-            </Step>
-            <Step lesson=LESSON screen=Screen::Code>
-                <CodeComparison keras=KERAS_CODE app=APP_STEPS/>
-            </Step>
+            </LessonOpening>
             <Step lesson=LESSON screen=Screen::Run>
                 <ZooControls/>
                 <Show when=move || run.is_lesson(Lesson::ModelZoo)>
@@ -82,9 +74,7 @@ pub fn ModelZooLesson() -> impl IntoView {
                     <CourseTable/>
                 </div>
             </Step>
-            <Step lesson=LESSON screen=Screen::Questions>
-                <Questions lesson=LESSON/>
-            </Step>
+            <QuestionsStep lesson=LESSON/>
         </section>
     }
 }

@@ -5,6 +5,9 @@ use leptos::ev;
 use leptos::prelude::*;
 use web_sys::{KeyboardEvent, UrlSearchParams};
 
+use super::code::CodeComparison;
+use super::figures::LessonFigure;
+use super::questions::Questions;
 use crate::course::{LESSONS, Screen};
 use crate::navigation::Route;
 
@@ -174,5 +177,42 @@ pub fn PresenterBar(
             </button>
             <span class="keys">"Keys: ← → or Page Up/Down"</span>
         </nav>
+    }
+}
+
+/// A lesson page's opening: the presenter's bar, the idea (`children`: the lesson's explanation,
+/// then its figure) and the course's Keras code beside what this tab runs.
+#[component]
+pub fn LessonOpening(
+    /// The lesson's number.
+    lesson: &'static str,
+    /// The course notebook's code.
+    keras: &'static str,
+    /// What this tab does, step by step.
+    app: &'static str,
+    children: Children,
+) -> impl IntoView {
+    view! {
+        <PresenterBar lesson/>
+        <Step lesson screen=Screen::Idea>
+            {children()}
+            <LessonFigure lesson/>
+        </Step>
+        <Step lesson screen=Screen::Code>
+            <CodeComparison keras app/>
+        </Step>
+    }
+}
+
+/// A lesson page's last step: its check-your-understanding questions.
+#[component]
+pub fn QuestionsStep(
+    /// The lesson's number.
+    lesson: &'static str,
+) -> impl IntoView {
+    view! {
+        <Step lesson screen=Screen::Questions>
+            <Questions lesson/>
+        </Step>
     }
 }
